@@ -100,6 +100,34 @@ int cli_input_format_from_name(const char *name) {
     return -1;
 }
 
+/* ==== Engine options ===================================================== */
+
+int cli_parse_kernel(const char *s, sembed_kernel *out) {
+    static const struct { const char *name; sembed_kernel k; } names[] = {
+        {"auto", SEMBED_KERNEL_AUTO},     {"reference", SEMBED_KERNEL_REFERENCE},
+        {"scalar", SEMBED_KERNEL_SCALAR}, {"avx2", SEMBED_KERNEL_AVX2},
+        {"avx512", SEMBED_KERNEL_AVX512},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(s, names[i].name)) {
+            *out = names[i].k;
+            return 0;
+        }
+    return -1;
+}
+
+int cli_parse_dtype(const char *s, sembed_dtype *out) {
+    if (!strcmp(s, "fp32") || !strcmp(s, "float32"))
+        *out = SEMBED_DTYPE_FP32;
+    else if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16"))
+        *out = SEMBED_DTYPE_BF16;
+    else if (!strcmp(s, "int8"))
+        *out = SEMBED_DTYPE_INT8;
+    else
+        return -1;
+    return 0;
+}
+
 /* ==== Input =============================================================== */
 
 /* Appends one entry, growing the arrays geometrically. */
@@ -329,22 +357,111 @@ void cli_texts_free(cli_texts *t) {
 
 /* ==== Models ============================================================== */
 
-/* Hook for Hub resolution (src/hub via sembed.h); a plain folder needs none. */
-int cli_resolve_model(const char *name, char *dir, size_t cap) {
-    struct stat st;
+/* Sizes as the Hub shows them (decimal units). */
+static void format_bytes(char *buf, size_t cap, uint64_t n) {
+    if (n < 1000)
+        snprintf(buf, cap, "%u B", (unsigned)n);
+    else if (n < 1000000)
+        snprintf(buf, cap, "%.1f kB", (double)n / 1e3);
+    else if (n < 1000000000)
+        snprintf(buf, cap, "%.1f MB", (double)n / 1e6);
+    else
+        snprintf(buf, cap, "%.2f GB", (double)n / 1e9);
+}
+
+void cli_hub_bar_init(cli_hub_bar *bar) {
+    memset(bar, 0, sizeof *bar);
+    const char *off = getenv("HF_HUB_DISABLE_PROGRESS_BARS");
+    int disabled = off && (!strcasecmp(off, "1") || !strcasecmp(off, "on") ||
+                           !strcasecmp(off, "yes") || !strcasecmp(off, "true"));
+    const char *term = getenv("TERM");
+    bar->enabled = !disabled && isatty(STDERR_FILENO) && !(term && !strcmp(term, "dumb"));
+}
+
+static void hub_bar_draw(cli_hub_bar *bar, uint64_t done, uint64_t total, double now) {
+    char d[32], t[32], r[32];
+    format_bytes(d, sizeof d, done);
+    format_bytes(t, sizeof t, total);
+    double el = now - bar->t_start;
+    format_bytes(r, sizeof r, el > 0 ? (uint64_t)((double)(done - bar->start_bytes) / el) : 0);
+    int width = 24, fill = total ? (int)((double)done / (double)total * width) : 0;
+    char line[32];
+    for (int i = 0; i < width; i++)
+        line[i] = i < fill ? '#' : '.';
+    line[width] = 0;
+    fprintf(stderr, "\r%-28.28s [%s] %s / %s  %s/s ", bar->file, line, d, t, r);
+    fflush(stderr);
+    bar->drawn = 1;
+}
+
+void cli_hub_bar_update(void *user, const char *file, uint64_t done, uint64_t total) {
+    cli_hub_bar *bar = user;
+    if (!bar->enabled)
+        return;
+    double now = cli_now();
+    if (strncmp(bar->file, file, sizeof bar->file - 1) != 0) {
+        cli_hub_bar_finish(bar);
+        snprintf(bar->file, sizeof bar->file, "%s", file);
+        bar->t_start = bar->t_last = now;
+        bar->start_bytes = done;
+    }
+    /* Small files finish before a bar helps; redraw at most 10 times a second. */
+    int last = total && done >= total;
+    if (now - bar->t_start < 0.3 || (!last && now - bar->t_last < 0.1))
+        return;
+    bar->t_last = now;
+    hub_bar_draw(bar, done, total, now);
+}
+
+void cli_hub_bar_finish(cli_hub_bar *bar) {
+    if (bar->drawn)
+        fputc('\n', stderr);
+    bar->drawn = 0;
+    bar->file[0] = 0;
+}
+
+/* Says on stderr where a Hub model came from. */
+static void report_source(const sembed_hub_info *info, const char *dir) {
+    char commit[16];
+    snprintf(commit, sizeof commit, "%.12s", info->commit);
+    if (info->source == SEMBED_HUB_CACHED) {
+        cli_error("using %s (commit %s) from the cache: %s", info->repo_id, commit, dir);
+    } else if (info->files_downloaded == 0) {
+        cli_error("%s (commit %s) is up to date in the cache: %s", info->repo_id, commit, dir);
+    } else {
+        char size[32];
+        format_bytes(size, sizeof size, info->bytes_downloaded);
+        cli_error("downloaded %s (commit %s) from %s: %d file%s, %s, into %s", info->repo_id,
+                  commit, info->endpoint, info->files_downloaded,
+                  info->files_downloaded == 1 ? "" : "s", size, dir);
+    }
+}
+
+int cli_resolve_model_info(const char *name, char *dir, size_t cap, sembed_hub_info *info) {
+    sembed_hub_info local;
+    if (!info)
+        info = &local;
     if (!name || !*name) {
-        cli_error("no model given (use --model DIR or a Hub repo id)");
+        cli_error("no model given (use --model with a folder or a Hub repo id)");
         return CLI_FAIL;
     }
-    if (stat(name, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if (snprintf(dir, cap, "%s", name) >= (int)cap) {
-            cli_error("model path too long");
-            return CLI_FAIL;
-        }
-        return 0;
-    }
-    cli_error("model '%s' not found: not a folder", name);
-    return CLI_FAIL;
+    cli_hub_bar bar;
+    cli_hub_bar_init(&bar);
+    sembed_hub_params hp = sembed_hub_default_params();
+    hp.progress = cli_hub_bar_update;
+    hp.progress_user = &bar;
+    sembed_error err;
+    sembed_status st = sembed_hub_resolve(name, &hp, dir, cap, info, &err);
+    cli_hub_bar_finish(&bar);
+    if (st != SEMBED_OK)
+        return cli_fail(&err);
+    if (info->source != SEMBED_HUB_FOLDER)
+        report_source(info, dir);
+    return 0;
+}
+
+int cli_resolve_model(const char *name, char *dir, size_t cap) {
+    return cli_resolve_model_info(name, dir, cap, NULL);
 }
 
 int cli_load_model(const char *name, const sembed_model_params *params, sembed_model **out) {
@@ -360,9 +477,20 @@ int cli_load_model(const char *name, const sembed_model_params *params, sembed_m
 }
 
 void cli_model_display_name(const char *name, char *out, size_t cap) {
+    if (!cap)
+        return;
     struct stat st;
+    char repo[128], rev[256];
     if (stat(name, &st) == 0 && S_ISDIR(st.st_mode)) {
-        /* The folder's base name, ignoring trailing slashes. */
+        /* A snapshot folder of the Hub cache is shown as its repo id. */
+        char dir[4096];
+        sembed_hub_info info;
+        if (sembed_hub_resolve(name, NULL, dir, sizeof dir, &info, NULL) == SEMBED_OK &&
+            info.repo_id[0]) {
+            snprintf(out, cap, "%s", info.repo_id);
+            return;
+        }
+        /* Else the folder's base name, ignoring trailing slashes. */
         size_t n = strlen(name);
         while (n > 1 && name[n - 1] == '/')
             n--;
@@ -370,6 +498,10 @@ void cli_model_display_name(const char *name, char *out, size_t cap) {
         while (b > 0 && name[b - 1] != '/')
             b--;
         snprintf(out, cap, "%.*s", (int)(n - b), name + b);
+        return;
+    }
+    if (sembed_hub_parse_name(name, repo, sizeof repo, rev, sizeof rev, NULL) == SEMBED_OK) {
+        snprintf(out, cap, "%s", repo);
         return;
     }
     snprintf(out, cap, "%s", name);

@@ -23,6 +23,11 @@ int cmd_pull(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 
+/* `sembed search --db ...` (and search with no embedding file named, which
+ * uses the default store) lives beside the store commands in
+ * tools/search_db.c; cmd_search() hands its whole argv over. */
+int cmd_search_db(int argc, char **argv);
+
 /* Exit statuses: 0 success, 1 runtime failure, 2 usage error. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -37,6 +42,11 @@ int cli_fail(const sembed_error *err);
  * forms), the whole string, within [min, max]. Return 0 on success. */
 int cli_parse_int(const char *s, long min, long max, long *out);
 int cli_parse_double(const char *s, double *out);
+
+/* --kernel auto|reference|scalar|avx2|avx512 and --dtype fp32|bf16|int8;
+ * return 0, or -1 for an unknown name. */
+int cli_parse_kernel(const char *s, sembed_kernel *out);
+int cli_parse_dtype(const char *s, sembed_dtype *out);
 
 /* ---- input texts ------------------------------------------------------- */
 
@@ -81,6 +91,28 @@ int cli_load_model(const char *name, const sembed_model_params *params, sembed_m
 
 /* Only the resolution step: writes the model folder path into dir. */
 int cli_resolve_model(const char *name, char *dir, size_t cap);
+
+/* The same, and fills info (may be NULL): where the model came from and,
+ * for a Hub model, its repo id and commit (what a store records as the
+ * identity of the vectors' model). */
+int cli_resolve_model_info(const char *name, char *dir, size_t cap, sembed_hub_info *info);
+
+/* Download progress of Hub files on stderr: one bar per file taking
+ * longer than a moment, only when stderr is a terminal and
+ * HF_HUB_DISABLE_PROGRESS_BARS is not set. cli_hub_bar_update is a
+ * sembed_hub_progress_fn whose user pointer is the bar. */
+typedef struct cli_hub_bar {
+    int enabled;
+    int drawn;
+    double t_start;
+    double t_last;
+    uint64_t start_bytes;
+    char file[256];
+} cli_hub_bar;
+
+void cli_hub_bar_init(cli_hub_bar *bar);
+void cli_hub_bar_update(void *bar, const char *file, uint64_t done, uint64_t total);
+void cli_hub_bar_finish(cli_hub_bar *bar);
 
 /* Name of the Hub repo id behind a model argument, or the folder's base
  * name (for display and for the server's served-model-name). */

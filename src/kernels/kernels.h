@@ -1,0 +1,97 @@
+/*
+ * kernels.h - the compute kernels of the encoder: pure functions on float
+ * arrays, with no allocation, no I/O and no threads (callers split work
+ * into ranges and run the ranges on their own threads).
+ *
+ * Layout: activations are kept feature-major ("transposed"): a block of T
+ * tokens with H features is an [H][ld] matrix whose column t is token t.
+ * The sequences of a batch sit side by side as column ranges, with no
+ * padding. Weights stay in PyTorch's Linear layout W[out][in], exactly as
+ * model.safetensors stores them, so fp32 weights are used straight from the
+ * memory map without packing.
+ *
+ * Determinism: every variant (scalar, AVX2, AVX-512) computes each output
+ * element with the same operations in the same order (sums run
+ * sequentially over the reduction index with fused multiply-adds), so the
+ * variants agree bit for bit, and a token's values never depend on which
+ * other columns are in the call or how the work was split. This is what
+ * makes a text's vector identical alone or in any batch.
+ */
+#ifndef SEMBED_KERNELS_H
+#define SEMBED_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Activation fused into the linear kernel's store. */
+typedef enum kern_act {
+    KERN_ACT_NONE = 0,
+    KERN_ACT_GELU_ERF = 1      /* 0.5 x (1 + erf(x / sqrt 2)) */
+} kern_act;
+
+/* Y[n][t] = act( sum_k W[n][k] X[k][t] + bias[n] ) + R[n][t]
+ *   for n in [n0, n1), t in [t0, t1).
+ * W [N][K] row-major; X [K][ldx]; Y [N][ldy]; R [N][ldr] or NULL (residual,
+ * added after the activation; never used together with an activation);
+ * bias may be NULL. Y must not alias X or R... except that R may equal Y
+ * only when ldr == ldy (each element is read before it is written). */
+typedef void (*kern_linear_fn)(const float *W, const float *bias, const float *X, size_t ldx,
+                               float *Y, size_t ldy, const float *R, size_t ldr, int K, int n0,
+                               int n1, int t0, int t1, kern_act act);
+
+/* Per-token LayerNorm over N features, for t in [t0, t1):
+ *   Y[n][t] = (X[n][t] - mean_t) * rstd_t * gamma[n] + beta[n]
+ * mean and the biased variance are accumulated in double; Y may equal X. */
+typedef void (*kern_layernorm_fn)(const float *X, size_t ldx, float *Y, size_t ldy, int N, int t0,
+                                  int t1, const float *gamma, const float *beta, double eps);
+
+/* Self-attention of one head of one sequence of L tokens:
+ *   ctx[d][i] = sum_j softmax_j(scale * sum_e Q[e][i] K[e][j]) V[d][j]
+ * Q, K, V are [D][ld] views starting at the sequence's first token, ctx is
+ * [D][ldc]. Only columns i in [i0, i1) are produced (callers may split a
+ * long sequence across threads). scratch holds L * KERN_ATTN_BLOCK floats
+ * (see kern_attention_scratch()). */
+typedef void (*kern_attention_fn)(const float *Q, const float *K, const float *V, size_t ld,
+                                  int L, int D, float scale, float *ctx, size_t ldc, int i0,
+                                  int i1, float *scratch);
+
+/* Query columns processed per block inside the attention kernel. */
+#define KERN_ATTN_BLOCK 64
+
+static inline size_t kern_attention_scratch(int L) {
+    return (size_t)(L + 16) * KERN_ATTN_BLOCK;
+}
+
+/* One complete set of kernels for an instruction set. */
+typedef struct kern_ops {
+    const char *name;             /* "scalar", "avx2", "avx512" */
+    kern_linear_fn linear;
+    kern_layernorm_fn layernorm;
+    kern_attention_fn attention;
+    int linear_rows;              /* preferred granularity of [n0, n1) splits */
+} kern_ops;
+
+extern const kern_ops kern_ops_scalar;
+extern const kern_ops kern_ops_avx2;
+extern const kern_ops kern_ops_avx512;
+
+/* CPU features, detected once. */
+int kern_cpu_has_avx2(void);      /* AVX2 + FMA */
+int kern_cpu_has_avx512(void);    /* AVX-512 F/BW/VL/DQ */
+int kern_cpu_has_avx512_bf16(void);
+int kern_cpu_has_avx512_vnni(void);
+
+/* The fastest kernel set this CPU runs. */
+const kern_ops *kern_ops_best(void);
+
+/* ---- element-wise helpers shared by all variants ------------------------- */
+
+/* GELU with the piecewise-polynomial erf (max abs error of erf 6.1e-8) that
+ * the SIMD kernels also use, so every variant gives the same bits. */
+float kern_gelu_erf(float x);
+
+/* exp(x) as the SIMD kernels compute it (Cody-Waite reduction, degree-7
+ * polynomial); used by softmax. */
+float kern_expf(float x);
+
+#endif /* SEMBED_KERNELS_H */

@@ -1,0 +1,275 @@
+/*
+ * kernels_avx2.c - AVX2 + FMA kernels for CPUs without AVX-512 (compiled
+ * with -mavx2 -mfma -ffp-contract=off; chosen at run time by dispatch.c).
+ * Same algorithms as kernels_avx512.c with 8-wide vectors and 16 registers:
+ * the linear micro-tile is 6 weight rows x 16 token columns. Every lane
+ * computes its element exactly as kernels_scalar.c does.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "kernels/mathfn.h"
+
+#define MR 6
+#define NC 16
+#define TB 256
+
+/* ==== Element-wise functions (lane-wise copies of mathfn.h) =============== */
+
+static inline __m256i tail_mask8(int n) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes);
+}
+
+static inline __m256 v_gelu_erf(__m256 x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(GELU_SQRT1_2));
+    __m256 a = _mm256_andnot_ps(sign, z);
+    __m256 in = _mm256_cmp_ps(a, _mm256_set1_ps(ERF_LIMIT), _CMP_LT_OQ);
+    __m256 ac = _mm256_min_ps(a, _mm256_set1_ps(3.999f));
+    __m256i idx = _mm256_cvttps_epi32(_mm256_mul_ps(ac, _mm256_set1_ps(1.0f / ERF_WIDTH)));
+#define TAB(t) _mm256_permutevar8x32_ps(_mm256_loadu_ps(t), idx)
+    __m256 u = _mm256_sub_ps(a, TAB(erf_center));
+    __m256 p = TAB(erf_coef[7]);
+    p = _mm256_fmadd_ps(p, u, TAB(erf_coef[6]));
+    p = _mm256_fmadd_ps(p, u, TAB(erf_coef[5]));
+    p = _mm256_fmadd_ps(p, u, TAB(erf_coef[4]));
+    p = _mm256_fmadd_ps(p, u, TAB(erf_coef[3]));
+    p = _mm256_fmadd_ps(p, u, TAB(erf_coef[2]));
+    p = _mm256_fmadd_ps(p, u, TAB(erf_coef[1]));
+    p = _mm256_fmadd_ps(p, u, TAB(erf_coef[0]));
+#undef TAB
+    __m256 e = _mm256_blendv_ps(_mm256_set1_ps(1.0f), p, in);
+    e = _mm256_or_ps(e, _mm256_and_ps(z, sign));
+    __m256 h = _mm256_mul_ps(x, _mm256_set1_ps(0.5f));
+    return _mm256_mul_ps(h, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+static inline __m256 v_exp(__m256 x) {
+    __m256 lo = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_MIN), _CMP_LT_OQ);
+    x = _mm256_min_ps(_mm256_set1_ps(EXP_MAX), x);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-EXP_LN2_HI), x);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-EXP_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(EXP_C7);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C5));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    /* 2^n for n in [-126, 127] built in the exponent field; the product
+     * rounds exactly as ldexpf does. */
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+    return _mm256_andnot_ps(lo, y);
+}
+
+/* ==== Linear ============================================================== */
+
+static inline __attribute__((always_inline)) void
+linear_tile(const float *W, const float *bias, const float *X, size_t ldx, float *Y, size_t ldy,
+            const float *R, size_t ldr, int K, int n, int t, int cols, kern_act act,
+            const int mr) {
+    __m256 acc0[MR], acc1[MR];
+    const __m256i m0 = tail_mask8(cols), m1 = tail_mask8(cols - 8);
+    const int nv = cols > 8 ? 2 : 1;
+    const float *w[MR];
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) {
+        acc0[r] = _mm256_setzero_ps();
+        acc1[r] = _mm256_setzero_ps();
+        w[r] = W + (size_t)(n + r) * K;
+    }
+    const float *x = X + t;
+    if (nv == 2) {
+        for (int k = 0; k < K; k++) {
+            __m256 x0 = _mm256_maskload_ps(x, m0);
+            __m256 x1 = _mm256_maskload_ps(x + 8, m1);
+#pragma GCC unroll 6
+            for (int r = 0; r < mr; r++) {
+                __m256 b = _mm256_broadcast_ss(w[r] + k);
+                acc0[r] = _mm256_fmadd_ps(b, x0, acc0[r]);
+                acc1[r] = _mm256_fmadd_ps(b, x1, acc1[r]);
+            }
+            x += ldx;
+        }
+    } else {
+        for (int k = 0; k < K; k++) {
+            __m256 x0 = _mm256_maskload_ps(x, m0);
+#pragma GCC unroll 6
+            for (int r = 0; r < mr; r++)
+                acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(w[r] + k), x0, acc0[r]);
+            x += ldx;
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) {
+        __m256 b = _mm256_set1_ps(bias ? bias[n + r] : 0.0f);
+        float *y = Y + (size_t)(n + r) * ldy + t;
+        for (int v = 0; v < nv; v++) {
+            __m256 o = _mm256_add_ps(v ? acc1[r] : acc0[r], b);
+            __m256i m = v ? m1 : m0;
+            if (act == KERN_ACT_GELU_ERF)
+                o = v_gelu_erf(o);
+            if (R)
+                o = _mm256_add_ps(o, _mm256_maskload_ps(R + (size_t)(n + r) * ldr + t + 8 * v, m));
+            _mm256_maskstore_ps(y + 8 * v, m, o);
+        }
+    }
+}
+
+static void linear_avx2(const float *W, const float *bias, const float *X, size_t ldx, float *Y,
+                        size_t ldy, const float *R, size_t ldr, int K, int n0, int n1, int t0,
+                        int t1, kern_act act) {
+    /* Y[n][t] = act(sum_k W[n][k] X[k][t] + bias[n]) + R[n][t] */
+    for (int tb = t0; tb < t1; tb += TB) {
+        int tbe = tb + TB < t1 ? tb + TB : t1;
+        int n = n0;
+        for (; n + MR <= n1; n += MR)
+            for (int t = tb; t < tbe; t += NC)
+                linear_tile(W, bias, X, ldx, Y, ldy, R, ldr, K, n, t,
+                            tbe - t < NC ? tbe - t : NC, act, MR);
+        for (; n < n1; n++)
+            for (int t = tb; t < tbe; t += NC)
+                linear_tile(W, bias, X, ldx, Y, ldy, R, ldr, K, n, t,
+                            tbe - t < NC ? tbe - t : NC, act, 1);
+    }
+}
+
+/* ==== LayerNorm =========================================================== */
+
+static void layernorm_avx2(const float *X, size_t ldx, float *Y, size_t ldy, int N, int t0,
+                           int t1, const float *gamma, const float *beta, double eps) {
+    int t = t0;
+    for (; t + 4 <= t1; t += 4) {
+        __m256d sum = _mm256_setzero_pd();
+        for (int n = 0; n < N; n++)
+            sum = _mm256_add_pd(sum, _mm256_cvtps_pd(_mm_loadu_ps(X + (size_t)n * ldx + t)));
+        __m256d mean = _mm256_div_pd(sum, _mm256_set1_pd((double)N));
+        __m256d sq = _mm256_setzero_pd();
+        for (int n = 0; n < N; n++) {
+            __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(X + (size_t)n * ldx + t)), mean);
+            sq = _mm256_fmadd_pd(d, d, sq);
+        }
+        __m256d var = _mm256_add_pd(_mm256_div_pd(sq, _mm256_set1_pd((double)N)),
+                                    _mm256_set1_pd(eps));
+        __m128 rstd = _mm256_cvtpd_ps(_mm256_div_pd(_mm256_set1_pd(1.0), _mm256_sqrt_pd(var)));
+        __m128 meanf = _mm256_cvtpd_ps(mean);
+        for (int n = 0; n < N; n++) {
+            __m128 d = _mm_sub_ps(_mm_loadu_ps(X + (size_t)n * ldx + t), meanf);
+            d = _mm_mul_ps(d, rstd);
+            _mm_storeu_ps(Y + (size_t)n * ldy + t,
+                          _mm_fmadd_ps(d, _mm_set1_ps(gamma[n]), _mm_set1_ps(beta[n])));
+        }
+    }
+    /* The last columns one at a time, with the same operations. */
+    for (; t < t1; t++) {
+        double sum = 0.0;
+        for (int n = 0; n < N; n++)
+            sum += (double)X[(size_t)n * ldx + t];
+        double mean = sum / N;
+        double sq = 0.0;
+        for (int n = 0; n < N; n++) {
+            double d = (double)X[(size_t)n * ldx + t] - mean;
+            sq = fma(d, d, sq);
+        }
+        float rstd = (float)(1.0 / sqrt(sq / N + eps));
+        float meanf = (float)mean;
+        for (int n = 0; n < N; n++) {
+            float d = (X[(size_t)n * ldx + t] - meanf) * rstd;
+            Y[(size_t)n * ldy + t] = fmaf(d, gamma[n], beta[n]);
+        }
+    }
+}
+
+/* ==== Attention =========================================================== */
+
+#define AR 6
+
+/* out[r][c] = s * sum_e A[e][r] B[e][c] for r < rows, c < cols (<= 16). */
+static inline __attribute__((always_inline)) void
+attn_tile(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, int E, float *out,
+          size_t ldo, int cols, float s, const int rows) {
+    __m256 acc0[AR], acc1[AR];
+    const __m256i m0 = tail_mask8(cols), m1 = tail_mask8(cols - 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < rows; r++) {
+        acc0[r] = _mm256_setzero_ps();
+        acc1[r] = _mm256_setzero_ps();
+    }
+    for (int e = 0; e < E; e++) {
+        __m256 b0 = _mm256_maskload_ps(b + (size_t)e * ldb, m0);
+        __m256 b1 = _mm256_maskload_ps(b + (size_t)e * ldb + 8, m1);
+#pragma GCC unroll 6
+        for (int r = 0; r < rows; r++) {
+            __m256 av = _mm256_broadcast_ss(a + (size_t)e * a_e + (size_t)r * a_r);
+            acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < rows; r++) {
+        __m256 o0 = acc0[r], o1 = acc1[r];
+        if (s != 0.0f) {
+            o0 = _mm256_mul_ps(o0, _mm256_set1_ps(s));
+            o1 = _mm256_mul_ps(o1, _mm256_set1_ps(s));
+        }
+        _mm256_maskstore_ps(out + (size_t)r * ldo, m0, o0);
+        _mm256_maskstore_ps(out + (size_t)r * ldo + 8, m1, o1);
+    }
+}
+
+static void attn_rows(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, int E,
+                      float *out, size_t ldo, int n_rows, int cols, float s) {
+    for (int c = 0; c < cols; c += 16) {
+        int cc = cols - c < 16 ? cols - c : 16;
+        int r = 0;
+        for (; r + AR <= n_rows; r += AR)
+            attn_tile(a + (size_t)r * a_r, a_e, a_r, b + c, ldb, E, out + (size_t)r * ldo + c, ldo,
+                      cc, s, AR);
+        for (; r < n_rows; r++)
+            attn_tile(a + (size_t)r * a_r, a_e, a_r, b + c, ldb, E, out + (size_t)r * ldo + c, ldo,
+                      cc, s, 1);
+    }
+}
+
+static void attention_avx2(const float *Q, const float *K, const float *V, size_t ld, int L, int D,
+                           float scale, float *ctx, size_t ldc, int i0, int i1, float *scratch) {
+    const size_t ls = KERN_ATTN_BLOCK;
+    for (int ib = i0; ib < i1; ib += KERN_ATTN_BLOCK) {
+        int nb = i1 - ib < KERN_ATTN_BLOCK ? i1 - ib : KERN_ATTN_BLOCK;
+        float *S = scratch;
+        attn_rows(K, ld, 1, Q + ib, ld, D, S, ls, L, nb, scale);
+        for (int c = 0; c < nb; c += 8) {
+            __m256i m = tail_mask8(nb - c);
+            float *s = S + c;
+            __m256 mx = _mm256_maskload_ps(s, m);
+            for (int j = 1; j < L; j++)
+                mx = _mm256_max_ps(mx, _mm256_maskload_ps(s + (size_t)j * ls, m));
+            __m256 sum = _mm256_setzero_ps();
+            for (int j = 0; j < L; j++) {
+                __m256 e = v_exp(_mm256_sub_ps(_mm256_maskload_ps(s + (size_t)j * ls, m), mx));
+                _mm256_maskstore_ps(s + (size_t)j * ls, m, e);
+                sum = _mm256_add_ps(sum, e);
+            }
+            __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), sum);
+            for (int j = 0; j < L; j++)
+                _mm256_maskstore_ps(s + (size_t)j * ls, m,
+                                    _mm256_mul_ps(_mm256_maskload_ps(s + (size_t)j * ls, m), inv));
+        }
+        attn_rows(V, 1, ld, S, ls, L, ctx + ib, ldc, D, nb, 0.0f);
+    }
+}
+
+const kern_ops kern_ops_avx2 = {
+    .name = "avx2",
+    .linear = linear_avx2,
+    .layernorm = layernorm_avx2,
+    .attention = attention_avx2,
+    .linear_rows = MR,
+};

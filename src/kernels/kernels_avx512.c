@@ -1,0 +1,265 @@
+/*
+ * kernels_avx512.c - AVX-512 kernels (compiled with -mavx512f/bw/vl/dq and
+ * -ffp-contract=off; chosen at run time by dispatch.c).
+ *
+ * The linear kernel is a register-blocked product of a panel of MR weight
+ * rows with 32 token columns: per step k it broadcasts MR weights W[n][k]
+ * and multiplies them by two 16-wide vectors of X[k][t..t+32], keeping
+ * MR x 2 accumulators (24 of the 32 zmm registers for MR = 12). Weights are
+ * read in PyTorch's [out][in] layout straight from the memory map: each of
+ * the MR rows is a sequential stream, so no packing is needed. Every lane
+ * computes its element exactly as kernels_scalar.c does.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "kernels/mathfn.h"
+
+#define MR 12          /* weight rows per micro-tile */
+#define NC 32          /* token columns per micro-tile */
+#define TB 256         /* token columns per cache block */
+
+/* ==== Element-wise functions (lane-wise copies of mathfn.h) =============== */
+
+static inline __m512 v_tab(const float *tab8, __m512i idx) {
+    return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(_mm256_loadu_ps(tab8)));
+}
+
+static inline __m512 v_gelu_erf(__m512 x) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(GELU_SQRT1_2));
+    __m512 a = _mm512_andnot_ps(sign, z);
+    __mmask16 in = _mm512_cmp_ps_mask(a, _mm512_set1_ps(ERF_LIMIT), _CMP_LT_OQ);
+    __m512 ac = _mm512_min_ps(a, _mm512_set1_ps(3.999f));
+    __m512i idx = _mm512_cvttps_epi32(_mm512_mul_ps(ac, _mm512_set1_ps(1.0f / ERF_WIDTH)));
+    __m512 u = _mm512_sub_ps(a, v_tab(erf_center, idx));
+    __m512 p = v_tab(erf_coef[7], idx);
+    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[6], idx));
+    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[5], idx));
+    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[4], idx));
+    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[3], idx));
+    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[2], idx));
+    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[1], idx));
+    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[0], idx));
+    __m512 e = _mm512_mask_blend_ps(in, _mm512_set1_ps(1.0f), p);
+    e = _mm512_or_ps(e, _mm512_and_ps(z, sign));
+    __m512 h = _mm512_mul_ps(x, _mm512_set1_ps(0.5f));
+    return _mm512_mul_ps(h, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+static inline __m512 v_exp(__m512 x) {
+    __mmask16 lo = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_MIN), _CMP_LT_OQ);
+    x = _mm512_min_ps(_mm512_set1_ps(EXP_MAX), x);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(EXP_LOG2E)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EXP_LN2_HI), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EXP_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(EXP_C7);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C5));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __m512 y = _mm512_scalef_ps(p, n);
+    return _mm512_mask_blend_ps(lo, y, _mm512_setzero_ps());
+}
+
+static inline __mmask16 tail_mask(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+}
+
+/* ==== Linear ============================================================== */
+
+/* One micro-tile: rows [n, n + mr) x columns [t, t + cols), cols <= 32.
+ * Written for a compile-time mr so that the accumulators live in
+ * registers; nv is the number of 16-wide vectors actually used. */
+static inline __attribute__((always_inline)) void
+linear_tile(const float *W, const float *bias, const float *X, size_t ldx, float *Y, size_t ldy,
+            const float *R, size_t ldr, int K, int n, int t, int cols, kern_act act,
+            const int mr) {
+    __m512 acc0[MR], acc1[MR];
+    const __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols - 16);
+    const int nv = cols > 16 ? 2 : 1;
+    const float *w[MR];
+#pragma GCC unroll 12
+    for (int r = 0; r < mr; r++) {
+        acc0[r] = _mm512_setzero_ps();
+        acc1[r] = _mm512_setzero_ps();
+        w[r] = W + (size_t)(n + r) * K;
+    }
+    const float *x = X + t;
+    if (nv == 2) {
+        for (int k = 0; k < K; k++) {
+            __m512 x0 = _mm512_maskz_loadu_ps(m0, x);
+            __m512 x1 = _mm512_maskz_loadu_ps(m1, x + 16);
+#pragma GCC unroll 12
+            for (int r = 0; r < mr; r++) {
+                __m512 b = _mm512_set1_ps(w[r][k]);
+                acc0[r] = _mm512_fmadd_ps(b, x0, acc0[r]);
+                acc1[r] = _mm512_fmadd_ps(b, x1, acc1[r]);
+            }
+            x += ldx;
+        }
+    } else {
+        for (int k = 0; k < K; k++) {
+            __m512 x0 = _mm512_maskz_loadu_ps(m0, x);
+#pragma GCC unroll 12
+            for (int r = 0; r < mr; r++)
+                acc0[r] = _mm512_fmadd_ps(_mm512_set1_ps(w[r][k]), x0, acc0[r]);
+            x += ldx;
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < mr; r++) {
+        __m512 b = _mm512_set1_ps(bias ? bias[n + r] : 0.0f);
+        float *y = Y + (size_t)(n + r) * ldy + t;
+        for (int v = 0; v < nv; v++) {
+            __m512 o = _mm512_add_ps(v ? acc1[r] : acc0[r], b);
+            __mmask16 m = v ? m1 : m0;
+            if (act == KERN_ACT_GELU_ERF)
+                o = v_gelu_erf(o);
+            if (R)
+                o = _mm512_add_ps(o, _mm512_maskz_loadu_ps(m, R + (size_t)(n + r) * ldr + t + 16 * v));
+            _mm512_mask_storeu_ps(y + 16 * v, m, o);
+        }
+    }
+}
+
+static void linear_avx512(const float *W, const float *bias, const float *X, size_t ldx, float *Y,
+                          size_t ldy, const float *R, size_t ldr, int K, int n0, int n1, int t0,
+                          int t1, kern_act act) {
+    /* Y[n][t] = act(sum_k W[n][k] X[k][t] + bias[n]) + R[n][t] */
+    for (int tb = t0; tb < t1; tb += TB) {
+        int tbe = tb + TB < t1 ? tb + TB : t1;
+        int n = n0;
+        for (; n + MR <= n1; n += MR)
+            for (int t = tb; t < tbe; t += NC)
+                linear_tile(W, bias, X, ldx, Y, ldy, R, ldr, K, n, t,
+                            tbe - t < NC ? tbe - t : NC, act, MR);
+        for (; n < n1; n++)
+            for (int t = tb; t < tbe; t += NC)
+                linear_tile(W, bias, X, ldx, Y, ldy, R, ldr, K, n, t,
+                            tbe - t < NC ? tbe - t : NC, act, 1);
+    }
+}
+
+/* ==== LayerNorm =========================================================== */
+
+static void layernorm_avx512(const float *X, size_t ldx, float *Y, size_t ldy, int N, int t0,
+                             int t1, const float *gamma, const float *beta, double eps) {
+    for (int t = t0; t < t1; t += 8) {
+        int cols = t1 - t < 8 ? t1 - t : 8;
+        __mmask8 m = (__mmask8)((1u << cols) - 1u);
+        __m512d sum = _mm512_setzero_pd();
+        for (int n = 0; n < N; n++)
+            sum = _mm512_add_pd(sum, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, X + (size_t)n * ldx + t)));
+        __m512d mean = _mm512_div_pd(sum, _mm512_set1_pd((double)N));
+        __m512d sq = _mm512_setzero_pd();
+        for (int n = 0; n < N; n++) {
+            __m512d d = _mm512_sub_pd(
+                _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, X + (size_t)n * ldx + t)), mean);
+            sq = _mm512_fmadd_pd(d, d, sq);
+        }
+        __m512d var = _mm512_add_pd(_mm512_div_pd(sq, _mm512_set1_pd((double)N)),
+                                    _mm512_set1_pd(eps));
+        __m256 rstd = _mm512_cvtpd_ps(_mm512_div_pd(_mm512_set1_pd(1.0), _mm512_sqrt_pd(var)));
+        __m256 meanf = _mm512_cvtpd_ps(mean);
+        for (int n = 0; n < N; n++) {
+            __m256 d = _mm256_sub_ps(_mm256_maskz_loadu_ps(m, X + (size_t)n * ldx + t), meanf);
+            d = _mm256_mul_ps(d, rstd);
+            __m256 y = _mm256_fmadd_ps(d, _mm256_set1_ps(gamma[n]), _mm256_set1_ps(beta[n]));
+            _mm256_mask_storeu_ps(Y + (size_t)n * ldy + t, m, y);
+        }
+    }
+}
+
+/* ==== Attention =========================================================== */
+
+#define AR 6           /* rows per attention micro-tile */
+#define AV (KERN_ATTN_BLOCK / 16)
+
+/* out[r][c] = sum_e A[e][r] * B[e][c] for r < rows (A element (e, r) at
+ * a[e * a_e + r * a_r]), c < cols (B row e at b + e * ldb), scaled by s
+ * when s != 0; written to out + r * ldo. */
+static inline __attribute__((always_inline)) void
+attn_tile(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, int E, float *out,
+          size_t ldo, int cols, float s, const int rows) {
+    __m512 acc[AR][AV];
+    __mmask16 m[AV];
+    for (int v = 0; v < AV; v++)
+        m[v] = cols - 16 * v <= 0 ? 0 : tail_mask(cols - 16 * v);
+#pragma GCC unroll 6
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < AV; v++)
+            acc[r][v] = _mm512_setzero_ps();
+    for (int e = 0; e < E; e++) {
+        __m512 bv[AV];
+        for (int v = 0; v < AV; v++)
+            bv[v] = _mm512_maskz_loadu_ps(m[v], b + (size_t)e * ldb + 16 * v);
+#pragma GCC unroll 6
+        for (int r = 0; r < rows; r++) {
+            __m512 av = _mm512_set1_ps(a[(size_t)e * a_e + (size_t)r * a_r]);
+            for (int v = 0; v < AV; v++)
+                acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < AV; v++) {
+            __m512 o = s != 0.0f ? _mm512_mul_ps(acc[r][v], _mm512_set1_ps(s)) : acc[r][v];
+            _mm512_mask_storeu_ps(out + (size_t)r * ldo + 16 * v, m[v], o);
+        }
+}
+
+static void attn_rows(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, int E,
+                      float *out, size_t ldo, int n_rows, int cols, float s) {
+    int r = 0;
+    for (; r + AR <= n_rows; r += AR)
+        attn_tile(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, AR);
+    for (; r < n_rows; r++)
+        attn_tile(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 1);
+}
+
+static void attention_avx512(const float *Q, const float *K, const float *V, size_t ld, int L,
+                             int D, float scale, float *ctx, size_t ldc, int i0, int i1,
+                             float *scratch) {
+    const size_t ls = KERN_ATTN_BLOCK;
+    for (int ib = i0; ib < i1; ib += KERN_ATTN_BLOCK) {
+        int nb = i1 - ib < KERN_ATTN_BLOCK ? i1 - ib : KERN_ATTN_BLOCK;
+        float *S = scratch;
+        /* S[j][c] = scale * sum_e K[e][j] Q[e][ib + c] */
+        attn_rows(K, ld, 1, Q + ib, ld, D, S, ls, L, nb, scale);
+        /* Softmax over j, for each column c, 16 columns per vector. */
+        for (int v = 0; v * 16 < nb; v++) {
+            __mmask16 m = tail_mask(nb - 16 * v);
+            float *s = S + 16 * v;
+            __m512 mx = _mm512_maskz_loadu_ps(m, s);
+            for (int j = 1; j < L; j++)
+                mx = _mm512_max_ps(mx, _mm512_maskz_loadu_ps(m, s + (size_t)j * ls));
+            __m512 sum = _mm512_setzero_ps();
+            for (int j = 0; j < L; j++) {
+                __m512 e = v_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + (size_t)j * ls), mx));
+                _mm512_mask_storeu_ps(s + (size_t)j * ls, m, e);
+                sum = _mm512_add_ps(sum, e);
+            }
+            __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
+            for (int j = 0; j < L; j++)
+                _mm512_mask_storeu_ps(s + (size_t)j * ls, m,
+                                      _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + (size_t)j * ls), inv));
+        }
+        /* ctx[d][ib + c] = sum_j V[d][j] S[j][c] */
+        attn_rows(V, 1, ld, S, ls, L, ctx + ib, ldc, D, nb, 0.0f);
+    }
+}
+
+const kern_ops kern_ops_avx512 = {
+    .name = "avx512",
+    .linear = linear_avx512,
+    .layernorm = layernorm_avx512,
+    .attention = attention_avx512,
+    .linear_rows = MR,
+};

@@ -1,0 +1,80 @@
+/*
+ * mathfn.h - constants and scalar forms of the element-wise functions that
+ * every kernel variant evaluates identically: exp for softmax and the
+ * piecewise-polynomial erf for GELU. The SIMD files repeat these exact
+ * operation sequences lane by lane; tests/unit/test_kernels.c checks that
+ * the variants agree bit for bit.
+ */
+#ifndef SEMBED_MATHFN_H
+#define SEMBED_MATHFN_H
+
+#include <math.h>
+
+#include "kernels/erf_table.h"
+
+/* exp: x = n ln2 + r with |r| <= ln2/2, ln2 split in two for an exact
+ * first product; e^r by its Taylor polynomial of degree 7 (relative error
+ * below 5e-9 on the reduced range); below EXP_MIN the result is 0. */
+#define EXP_LOG2E 1.44269502f
+#define EXP_LN2_HI 0.693145751953125f
+#define EXP_LN2_LO 1.42860677e-06f
+#define EXP_MAX 88.0f
+#define EXP_MIN -87.0f
+#define EXP_C7 (1.0f / 5040.0f)
+#define EXP_C6 (1.0f / 720.0f)
+#define EXP_C5 (1.0f / 120.0f)
+#define EXP_C4 (1.0f / 24.0f)
+#define EXP_C3 (1.0f / 6.0f)
+#define EXP_C2 0.5f
+
+static inline float mathfn_expf(float x) {
+    if (x < EXP_MIN)
+        return 0.0f;
+    if (x > EXP_MAX)
+        x = EXP_MAX;
+    float n = rintf(x * EXP_LOG2E);
+    float r = fmaf(n, -EXP_LN2_HI, x);
+    r = fmaf(n, -EXP_LN2_LO, r);
+    float p = EXP_C7;
+    p = fmaf(p, r, EXP_C6);
+    p = fmaf(p, r, EXP_C5);
+    p = fmaf(p, r, EXP_C4);
+    p = fmaf(p, r, EXP_C3);
+    p = fmaf(p, r, EXP_C2);
+    p = fmaf(p, r, 1.0f);
+    p = fmaf(p, r, 1.0f);
+    return ldexpf(p, (int)n);
+}
+
+/* erf(z) for the GELU: piece i covers [i/2, (i+1)/2). */
+static inline float mathfn_erf(float z) {
+    float a = fabsf(z);
+    float e;
+    if (!(a < ERF_LIMIT)) {
+        e = 1.0f;                          /* also NaN: the GELU stays NaN */
+    } else {
+        int i = (int)(a * (1.0f / ERF_WIDTH));
+        float u = a - erf_center[i];
+        float p = erf_coef[7][i];
+        p = fmaf(p, u, erf_coef[6][i]);
+        p = fmaf(p, u, erf_coef[5][i]);
+        p = fmaf(p, u, erf_coef[4][i]);
+        p = fmaf(p, u, erf_coef[3][i]);
+        p = fmaf(p, u, erf_coef[2][i]);
+        p = fmaf(p, u, erf_coef[1][i]);
+        p = fmaf(p, u, erf_coef[0][i]);
+        e = p;
+    }
+    return copysignf(e, z);
+}
+
+#define GELU_SQRT1_2 0.707106781f
+
+/* x * 0.5 * (1 + erf(x / sqrt 2)), in PyTorch's order of operations. */
+static inline float mathfn_gelu_erf(float x) {
+    float e = mathfn_erf(x * GELU_SQRT1_2);
+    float h = x * 0.5f;
+    return h * (1.0f + e);
+}
+
+#endif /* SEMBED_MATHFN_H */

@@ -1,0 +1,573 @@
+/*
+ * encoder.c - the BERT encoder forward pass: embeddings, post-LN layers,
+ * pooling and Dense modules, in two forms.
+ *
+ * The fast path packs the sequences of a batch side by side as columns of
+ * feature-major matrices ([features][tokens], no padding), so the linear
+ * layers are single large products over all tokens of the batch while
+ * attention runs per sequence over exactly its own tokens. Work is split
+ * over a persistent thread pool by column or row ranges; since every
+ * kernel computes each element in a fixed order, a text's vector is the
+ * same bits whatever else is in the batch and however many threads run.
+ *
+ * The reference path (encoder_forward_reference) is the plain version:
+ * token-major loops over one sequence with double accumulators and libm
+ * functions, written to be read. Tests check the fast path against it.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "model/model.h"
+
+/* Token columns of the FFN intermediate buffer: the FFN runs over the
+ * batch in chunks of this many tokens so that its [F][chunk] buffer stays
+ * small whatever the batch size. */
+#define FFN_CHUNK 512
+/* Below this many tokens per thread, products are split by rows. */
+#define SPLIT_COLS_MIN 128
+
+/* ==== Activations ========================================================= */
+
+float act_apply(bert_act act, float x) {
+    switch (act) {
+    case BERT_ACT_GELU:
+        return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+    case BERT_ACT_GELU_TANH: {
+        float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+        return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
+    }
+    case BERT_ACT_GELU_FAST:
+        return 0.5f * x * (1.0f + tanhf(0.7978845608f * x * (1.0f + 0.044715f * x * x)));
+    case BERT_ACT_QUICK_GELU:
+        return x / (1.0f + expf(-1.702f * x));
+    case BERT_ACT_GELU_10: {
+        float g = 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+        return g < -10.0f ? -10.0f : (g > 10.0f ? 10.0f : g);
+    }
+    case BERT_ACT_RELU:
+        return x > 0.0f ? x : 0.0f;
+    case BERT_ACT_SILU:
+        return x / (1.0f + expf(-x));
+    case BERT_ACT_TANH:
+        return tanhf(x);
+    case BERT_ACT_IDENTITY:
+        return x;
+    }
+    return x;
+}
+
+/* ==== State =============================================================== */
+
+struct encoder_state {
+    const sembed_model *model;
+    const kern_ops *ops;
+    threadpool *pool;
+    int max_tokens;
+    size_t cap;                  /* token columns allocated */
+    size_t ld;                   /* row stride of the [*][ld] buffers */
+    float *arena;
+    float *X;                    /* hidden states        [H][ld] */
+    float *QKV;                  /* query, key, value    [3H][ld] */
+    float *C;                    /* attention context    [H][ld] */
+    float *A;                    /* attention output     [H][ld] */
+    float *F;                    /* FFN intermediate     [Fd][FFN_CHUNK] */
+    float *scratch;              /* attention, per thread */
+    size_t scratch_per_thread;
+    /* the batch being run */
+    int n_seq;
+    int *seq_start;              /* first column of each sequence */
+    int *seq_len;
+    int n_tok;
+};
+
+encoder_state *encoder_state_new(const sembed_model *model, int max_tokens, int n_threads) {
+    encoder_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->model = model;
+    s->ops = model->ops;
+    s->max_tokens = max_tokens;
+    s->pool = threadpool_new(n_threads);
+    if (!s->pool) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void encoder_state_free(encoder_state *s) {
+    if (!s)
+        return;
+    threadpool_free(s->pool);
+    free(s->arena);
+    free(s->scratch);
+    free(s->seq_start);
+    free(s->seq_len);
+    free(s);
+}
+
+int encoder_state_threads(const encoder_state *s) { return threadpool_size(s->pool); }
+
+/* Grows the arena to hold n_tok token columns and n_seq sequences. The
+ * arena only grows, so steady-state batches allocate nothing. */
+static sembed_status ensure_capacity(encoder_state *s, int n_tok, int n_seq, int max_len,
+                                     sembed_error *err) {
+    const bert_config *c = &s->model->cfg.bert;
+    if ((size_t)n_tok > s->cap) {
+        size_t ld = ((size_t)n_tok + 15) & ~(size_t)15;
+        size_t H = (size_t)c->hidden_size, Fd = (size_t)c->intermediate_size;
+        size_t total = 6 * H * ld + Fd * FFN_CHUNK;
+        float *arena = aligned_alloc(64, ((total * sizeof(float)) + 63) & ~(size_t)63);
+        if (!arena)
+            return set_error(err, SEMBED_ERR_OUT_OF_MEMORY,
+                             "out of memory for a batch of %d tokens", n_tok);
+        free(s->arena);
+        s->arena = arena;
+        s->X = arena;
+        s->QKV = s->X + H * ld;
+        s->C = s->QKV + 3 * H * ld;
+        s->A = s->C + H * ld;
+        s->F = s->A + H * ld;
+        s->cap = ld;
+        s->ld = ld;
+    }
+    size_t per = kern_attention_scratch(max_len);
+    if (per > s->scratch_per_thread) {
+        size_t nth = (size_t)threadpool_size(s->pool);
+        float *sc = aligned_alloc(64, ((per * nth * sizeof(float)) + 63) & ~(size_t)63);
+        if (!sc)
+            return set_error(err, SEMBED_ERR_OUT_OF_MEMORY, "out of memory for attention");
+        free(s->scratch);
+        s->scratch = sc;
+        s->scratch_per_thread = per;
+    }
+    int *st = realloc(s->seq_start, (size_t)n_seq * sizeof *st);
+    if (!st)
+        return set_error(err, SEMBED_ERR_OUT_OF_MEMORY, "out of memory");
+    s->seq_start = st;
+    int *sl = realloc(s->seq_len, (size_t)n_seq * sizeof *sl);
+    if (!sl)
+        return set_error(err, SEMBED_ERR_OUT_OF_MEMORY, "out of memory");
+    s->seq_len = sl;
+    return SEMBED_OK;
+}
+
+/* ==== Work splitting ====================================================== */
+
+/* Splits a product with N output rows over T columns among nth threads:
+ * by columns (multiples of 32) when there are enough, else by rows. */
+static void split_work(int N, int T, int gran, int ith, int nth, int *n0, int *n1, int *t0,
+                       int *t1) {
+    if (nth == 1 || T >= SPLIT_COLS_MIN * nth) {
+        int blocks = (T + 31) / 32;
+        *t0 = (int)((long)blocks * ith / nth) * 32;
+        *t1 = (int)((long)blocks * (ith + 1) / nth) * 32;
+        if (*t1 > T)
+            *t1 = T;
+        if (*t0 > T)
+            *t0 = T;
+        *n0 = 0;
+        *n1 = N;
+    } else {
+        int units = (N + gran - 1) / gran;
+        *n0 = (int)((long)units * ith / nth) * gran;
+        *n1 = (int)((long)units * (ith + 1) / nth) * gran;
+        if (*n1 > N)
+            *n1 = N;
+        if (*n0 > N)
+            *n0 = N;
+        *t0 = 0;
+        *t1 = T;
+    }
+}
+
+/* Splits [0, T) into nth contiguous column ranges. */
+static void split_cols(int T, int ith, int nth, int *t0, int *t1) {
+    *t0 = (int)((long)T * ith / nth);
+    *t1 = (int)((long)T * (ith + 1) / nth);
+}
+
+/* ==== Parallel regions ==================================================== */
+
+typedef struct linear_job {
+    const kern_ops *ops;
+    int n_mats;
+    struct {
+        const float *W, *b;
+        float *Y;
+        const float *R;
+        size_t ldy, ldr;
+        int N;
+    } m[3];
+    const float *X;
+    size_t ldx;
+    int K, T;
+    kern_act act;
+} linear_job;
+
+static void linear_region(void *arg, int ith, int nth) {
+    linear_job *j = arg;
+    for (int i = 0; i < j->n_mats; i++) {
+        int n0, n1, t0, t1;
+        split_work(j->m[i].N, j->T, j->ops->linear_rows, ith, nth, &n0, &n1, &t0, &t1);
+        if (n0 < n1 && t0 < t1)
+            j->ops->linear(j->m[i].W, j->m[i].b, j->X, j->ldx, j->m[i].Y, j->m[i].ldy, j->m[i].R,
+                           j->m[i].ldr, j->K, n0, n1, t0, t1, j->act);
+    }
+}
+
+typedef struct ln_job {
+    const kern_ops *ops;
+    float *X;
+    size_t ld;
+    int N, T;
+    const float *g, *b;
+    double eps;
+} ln_job;
+
+static void layernorm_region(void *arg, int ith, int nth) {
+    ln_job *j = arg;
+    int t0, t1;
+    split_cols(j->T, ith, nth, &t0, &t1);
+    if (t0 < t1)
+        j->ops->layernorm(j->X, j->ld, j->X, j->ld, j->N, t0, t1, j->g, j->b, j->eps);
+}
+
+typedef struct embed_job {
+    encoder_state *s;
+    const encoder_batch *batch;
+} embed_job;
+
+/* X[:, t] = (word[id] + type[0]) + pos[p], then LayerNorm. */
+static void embed_region(void *arg, int ith, int nth) {
+    embed_job *j = arg;
+    encoder_state *s = j->s;
+    const sembed_model *m = s->model;
+    int H = m->cfg.bert.hidden_size;
+    int t0, t1;
+    split_cols(s->n_tok, ith, nth, &t0, &t1);
+    int seq = 0;
+    for (int t = t0; t < t1; t++) {
+        while (t >= s->seq_start[seq] + s->seq_len[seq])
+            seq++;
+        int p = t - s->seq_start[seq];
+        int32_t id = j->batch->ids[seq][p];
+        const float *we = m->w.word + (size_t)id * H;
+        const float *pe = m->w.pos + (size_t)p * H;
+        const float *te = m->w.type;
+        for (int n = 0; n < H; n++)
+            s->X[(size_t)n * s->ld + t] = (we[n] + te[n]) + pe[n];
+    }
+    if (t0 < t1)
+        s->ops->layernorm(s->X, s->ld, s->X, s->ld, H, t0, t1, m->w.ln_g, m->w.ln_b,
+                          m->cfg.bert.layer_norm_eps);
+}
+
+typedef struct attn_job {
+    encoder_state *s;
+    long long total_cost;
+} attn_job;
+
+/* Tasks are (sequence, head) pairs; each thread takes a contiguous run of
+ * tasks holding about 1/nth of the total cost (L^2 per task). */
+static void attention_region(void *arg, int ith, int nth) {
+    attn_job *j = arg;
+    encoder_state *s = j->s;
+    const bert_config *c = &s->model->cfg.bert;
+    int heads = c->n_heads, D = c->hidden_size / heads;
+    size_t H = (size_t)c->hidden_size, ld = s->ld;
+    float scale = (float)(1.0 / sqrt((double)D));
+    float *scratch = s->scratch + (size_t)ith * s->scratch_per_thread;
+    long long lo = j->total_cost * ith / nth, hi = j->total_cost * (ith + 1) / nth, acc = 0;
+    for (int q = 0; q < s->n_seq; q++) {
+        int L = s->seq_len[q];
+        long long cost = (long long)L * L + 64;
+        for (int h = 0; h < heads; h++) {
+            long long mid = acc + cost / 2;
+            acc += cost;
+            if (mid < lo || mid >= hi)
+                continue;
+            size_t col = (size_t)s->seq_start[q];
+            const float *Q = s->QKV + (size_t)h * D * ld + col;
+            const float *K = s->QKV + (H + (size_t)h * D) * ld + col;
+            const float *V = s->QKV + (2 * H + (size_t)h * D) * ld + col;
+            float *ctx = s->C + (size_t)h * D * ld + col;
+            s->ops->attention(Q, K, V, ld, L, D, scale, ctx, ld, 0, L, scratch);
+        }
+    }
+}
+
+typedef struct act_job {
+    float *Y;
+    size_t ld;
+    int N, T;
+    bert_act act;
+} act_job;
+
+/* Activations other than the exact GELU run as a separate element-wise
+ * pass (they are rare in sentence-transformers models). */
+static void act_region(void *arg, int ith, int nth) {
+    act_job *j = arg;
+    int t0, t1;
+    split_cols(j->T, ith, nth, &t0, &t1);
+    for (int n = 0; n < j->N; n++)
+        for (int t = t0; t < t1; t++)
+            j->Y[(size_t)n * j->ld + t] = act_apply(j->act, j->Y[(size_t)n * j->ld + t]);
+}
+
+/* ==== Forward ============================================================= */
+
+static void run_linear(encoder_state *s, const float *W, const float *b, const float *X,
+                       size_t ldx, float *Y, size_t ldy, const float *R, int N, int K, int T,
+                       kern_act act) {
+    linear_job j = {.ops = s->ops, .n_mats = 1, .X = X, .ldx = ldx, .K = K, .T = T, .act = act};
+    j.m[0].W = W;
+    j.m[0].b = b;
+    j.m[0].Y = Y;
+    j.m[0].R = R;
+    j.m[0].ldy = ldy;
+    j.m[0].ldr = ldy;
+    j.m[0].N = N;
+    threadpool_run(s->pool, linear_region, &j);
+}
+
+static void run_layernorm(encoder_state *s, float *X, int N, int T, const float *g,
+                          const float *b) {
+    ln_job j = {.ops = s->ops, .X = X, .ld = s->ld, .N = N, .T = T, .g = g, .b = b,
+                .eps = s->model->cfg.bert.layer_norm_eps};
+    threadpool_run(s->pool, layernorm_region, &j);
+}
+
+static void run_layer(encoder_state *s, const bert_layer *L) {
+    const bert_config *c = &s->model->cfg.bert;
+    int H = c->hidden_size, Fd = c->intermediate_size, T = s->n_tok;
+    size_t ld = s->ld;
+
+    /* q, k, v = x W^T + b, in one region. */
+    linear_job qkv = {.ops = s->ops, .n_mats = 3, .X = s->X, .ldx = ld, .K = H, .T = T,
+                      .act = KERN_ACT_NONE};
+    const float *Ws[3] = {L->wq, L->wk, L->wv}, *bs[3] = {L->bq, L->bk, L->bv};
+    for (int i = 0; i < 3; i++) {
+        qkv.m[i].W = Ws[i];
+        qkv.m[i].b = bs[i];
+        qkv.m[i].Y = s->QKV + (size_t)i * H * ld;
+        qkv.m[i].R = NULL;
+        qkv.m[i].ldy = ld;
+        qkv.m[i].ldr = 0;
+        qkv.m[i].N = H;
+    }
+    threadpool_run(s->pool, linear_region, &qkv);
+
+    attn_job aj = {.s = s, .total_cost = 0};
+    for (int q = 0; q < s->n_seq; q++)
+        aj.total_cost += ((long long)s->seq_len[q] * s->seq_len[q] + 64) * c->n_heads;
+    threadpool_run(s->pool, attention_region, &aj);
+
+    /* x1 = LayerNorm(ctx Wo^T + bo + x) */
+    run_linear(s, L->wo, L->bo, s->C, ld, s->A, ld, s->X, H, H, T, KERN_ACT_NONE);
+    run_layernorm(s, s->A, H, T, L->ln1_g, L->ln1_b);
+
+    /* x2 = LayerNorm(act(x1 Wi^T + bi) W2^T + b2 + x1), FFN_CHUNK columns
+     * at a time. */
+    int fused = c->act == BERT_ACT_GELU;
+    for (int c0 = 0; c0 < T; c0 += FFN_CHUNK) {
+        int cols = T - c0 < FFN_CHUNK ? T - c0 : FFN_CHUNK;
+        run_linear(s, L->wi, L->bi, s->A + c0, ld, s->F, FFN_CHUNK, NULL, Fd, H, cols,
+                   fused ? KERN_ACT_GELU_ERF : KERN_ACT_NONE);
+        if (!fused) {
+            act_job aj2 = {.Y = s->F, .ld = FFN_CHUNK, .N = Fd, .T = cols, .act = c->act};
+            threadpool_run(s->pool, act_region, &aj2);
+        }
+        linear_job j2 = {.ops = s->ops, .n_mats = 1, .X = s->F, .ldx = FFN_CHUNK, .K = Fd,
+                         .T = cols, .act = KERN_ACT_NONE};
+        j2.m[0].W = L->w2;
+        j2.m[0].b = L->b2;
+        j2.m[0].Y = s->X + c0;
+        j2.m[0].R = s->A + c0;
+        j2.m[0].ldy = ld;
+        j2.m[0].ldr = ld;
+        j2.m[0].N = H;
+        threadpool_run(s->pool, linear_region, &j2);
+    }
+    run_layernorm(s, s->X, H, T, L->ln2_g, L->ln2_b);
+}
+
+/* Dense modules over pooled vectors P [n][in] (token-major rows), in place
+ * through a small feature-major scratch. */
+static sembed_status run_dense(const sembed_model *m, float *rows, size_t row_ld, int n,
+                               sembed_error *err) {
+    int in = m->pooled_dim;
+    for (int d = 0; d < m->cfg.n_dense; d++) {
+        const dense_config *dc = &m->cfg.dense[d];
+        float *y = malloc((size_t)dc->out_features * sizeof *y);
+        if (!y)
+            return set_error(err, SEMBED_ERR_OUT_OF_MEMORY, "out of memory");
+        for (int r = 0; r < n; r++) {
+            float *x = rows + (size_t)r * row_ld;
+            for (int o = 0; o < dc->out_features; o++) {
+                const float *w = m->dense[d].w + (size_t)o * dc->in_features;
+                double acc = m->dense[d].b ? m->dense[d].b[o] : 0.0;
+                for (int k = 0; k < in; k++)
+                    acc += (double)w[k] * x[k];
+                y[o] = act_apply(dc->act, (float)acc);
+            }
+            memcpy(x, y, (size_t)dc->out_features * sizeof *y);
+        }
+        free(y);
+        in = dc->out_features;
+    }
+    return SEMBED_OK;
+}
+
+sembed_status encoder_forward(encoder_state *s, const encoder_batch *batch, float *out,
+                              size_t out_ld, float *tokens_out, sembed_error *err) {
+    const sembed_model *m = s->model;
+    const bert_config *c = &m->cfg.bert;
+    int H = c->hidden_size;
+    if (batch->n <= 0)
+        return SEMBED_OK;
+    int n_tok = 0, max_len = 0;
+    for (int i = 0; i < batch->n; i++) {
+        if (batch->len[i] <= 0 || batch->len[i] > c->max_position_embeddings)
+            return set_error(err, SEMBED_ERR_INVALID_ARGUMENT, "sequence %d has %d tokens", i,
+                             batch->len[i]);
+        n_tok += batch->len[i];
+        if (batch->len[i] > max_len)
+            max_len = batch->len[i];
+    }
+    sembed_status st = ensure_capacity(s, n_tok, batch->n, max_len, err);
+    if (st != SEMBED_OK)
+        return st;
+    s->n_seq = batch->n;
+    s->n_tok = n_tok;
+    for (int i = 0, col = 0; i < batch->n; i++) {
+        s->seq_start[i] = col;
+        s->seq_len[i] = batch->len[i];
+        col += batch->len[i];
+    }
+    embed_job ej = {.s = s, .batch = batch};
+    threadpool_run(s->pool, embed_region, &ej);
+    for (int l = 0; l < c->n_layers; l++)
+        run_layer(s, &m->w.layers[l]);
+    if (tokens_out) {
+        for (int t = 0; t < batch->len[0]; t++)
+            for (int n = 0; n < H; n++)
+                tokens_out[(size_t)t * H + n] = s->X[(size_t)n * s->ld + t];
+        return SEMBED_OK;
+    }
+    for (int i = 0; i < batch->n; i++)
+        pooling_apply_fm(m, s->X + s->seq_start[i], s->ld, s->seq_len[i], out + (size_t)i * out_ld);
+    return run_dense(m, out, out_ld, batch->n, err);
+}
+
+/* ==== Reference path ====================================================== */
+
+/* y[t][n] = sum_k x[t][k] W[n][k] + b[n], accumulated in double. */
+static void ref_linear(const float *x, int T, int K, const float *W, const float *b, int N,
+                       float *y) {
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < N; n++) {
+            double acc = b ? b[n] : 0.0;
+            for (int k = 0; k < K; k++)
+                acc += (double)x[(size_t)t * K + k] * W[(size_t)n * K + k];
+            y[(size_t)t * N + n] = (float)acc;
+        }
+}
+
+static void ref_layernorm(float *x, int T, int N, const float *g, const float *b, double eps) {
+    for (int t = 0; t < T; t++) {
+        float *r = x + (size_t)t * N;
+        double mean = 0, var = 0;
+        for (int n = 0; n < N; n++)
+            mean += r[n];
+        mean /= N;
+        for (int n = 0; n < N; n++)
+            var += (r[n] - mean) * (r[n] - mean);
+        var /= N;
+        double rstd = 1.0 / sqrt(var + eps);
+        for (int n = 0; n < N; n++)
+            r[n] = (float)((r[n] - mean) * rstd * g[n] + b[n]);
+    }
+}
+
+sembed_status encoder_forward_reference(const sembed_model *m, const int32_t *ids, int L,
+                                        float *out, float *tokens_out, sembed_error *err) {
+    const bert_config *c = &m->cfg.bert;
+    int H = c->hidden_size, Fd = c->intermediate_size, heads = c->n_heads, D = H / heads;
+    if (L <= 0 || L > c->max_position_embeddings)
+        return set_error(err, SEMBED_ERR_INVALID_ARGUMENT, "sequence has %d tokens", L);
+    size_t LH = (size_t)L * H;
+    float *x = malloc(LH * sizeof *x), *q = malloc(LH * sizeof *q), *k = malloc(LH * sizeof *k),
+          *v = malloc(LH * sizeof *v), *ctx = malloc(LH * sizeof *ctx),
+          *a = malloc(LH * sizeof *a), *h = malloc((size_t)L * Fd * sizeof *h),
+          *p = malloc((size_t)L * sizeof *p);
+    sembed_status st = SEMBED_OK;
+    if (!x || !q || !k || !v || !ctx || !a || !h || !p) {
+        st = set_error(err, SEMBED_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    /* Embeddings: (word + token_type) + position, then LayerNorm. */
+    for (int t = 0; t < L; t++)
+        for (int n = 0; n < H; n++)
+            x[(size_t)t * H + n] = (m->w.word[(size_t)ids[t] * H + n] + m->w.type[n]) +
+                                   m->w.pos[(size_t)t * H + n];
+    ref_layernorm(x, L, H, m->w.ln_g, m->w.ln_b, c->layer_norm_eps);
+    for (int l = 0; l < c->n_layers; l++) {
+        const bert_layer *W = &m->w.layers[l];
+        ref_linear(x, L, H, W->wq, W->bq, H, q);
+        ref_linear(x, L, H, W->wk, W->bk, H, k);
+        ref_linear(x, L, H, W->wv, W->bv, H, v);
+        double scale = 1.0 / sqrt((double)D);
+        for (int hd = 0; hd < heads; hd++)
+            for (int i = 0; i < L; i++) {
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < L; j++) {
+                    double dot = 0;
+                    for (int d = 0; d < D; d++)
+                        dot += (double)q[(size_t)i * H + hd * D + d] * k[(size_t)j * H + hd * D + d];
+                    p[j] = (float)(dot * scale);
+                    if (p[j] > mx)
+                        mx = p[j];
+                }
+                for (int j = 0; j < L; j++)
+                    sum += p[j] = (float)exp(p[j] - mx);
+                for (int d = 0; d < D; d++) {
+                    double acc = 0;
+                    for (int j = 0; j < L; j++)
+                        acc += p[j] / sum * v[(size_t)j * H + hd * D + d];
+                    ctx[(size_t)i * H + hd * D + d] = (float)acc;
+                }
+            }
+        ref_linear(ctx, L, H, W->wo, W->bo, H, a);
+        for (size_t i = 0; i < LH; i++)
+            a[i] += x[i];
+        ref_layernorm(a, L, H, W->ln1_g, W->ln1_b, c->layer_norm_eps);
+        ref_linear(a, L, H, W->wi, W->bi, Fd, h);
+        for (size_t i = 0; i < (size_t)L * Fd; i++)
+            h[i] = act_apply(c->act, h[i]);
+        ref_linear(h, L, Fd, W->w2, W->b2, H, x);
+        for (size_t i = 0; i < LH; i++)
+            x[i] += a[i];
+        ref_layernorm(x, L, H, W->ln2_g, W->ln2_b, c->layer_norm_eps);
+    }
+    if (tokens_out) {
+        memcpy(tokens_out, x, LH * sizeof *x);
+        goto done;
+    }
+    pooling_apply_tm(m, x, L, out);
+    st = run_dense(m, out, (size_t)m->dim > (size_t)m->pooled_dim ? (size_t)m->dim
+                                                                 : (size_t)m->pooled_dim,
+                   1, err);
+done:
+    free(x);
+    free(q);
+    free(k);
+    free(v);
+    free(ctx);
+    free(a);
+    free(h);
+    free(p);
+    return st;
+}

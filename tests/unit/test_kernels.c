@@ -1,0 +1,285 @@
+/*
+ * test_kernels.c - every SIMD kernel against its scalar twin (bit for bit)
+ * and the scalar kernels against plain double-precision formulas, on
+ * awkward shapes: one row or column, odd tails, and the MiniLM sizes.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kernels/kernels.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static float frand(void) {
+    /* splitmix64 -> uniform in [-1, 1) */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static float *rand_vec(size_t n, float scale) {
+    float *v = malloc(n * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = frand() * scale;
+    return v;
+}
+
+/* The kernel sets this CPU can run, the scalar one first. */
+static const kern_ops *variants[3];
+static int n_variants;
+
+static int setup(void **state) {
+    n_variants = 0;
+    variants[n_variants++] = &kern_ops_scalar;
+    if (kern_cpu_has_avx2())
+        variants[n_variants++] = &kern_ops_avx2;
+    if (kern_cpu_has_avx512())
+        variants[n_variants++] = &kern_ops_avx512;
+    else
+        printf("note: no AVX-512 on this CPU; only scalar%s variants checked\n",
+               kern_cpu_has_avx2() ? " and AVX2" : "");
+    return 0;
+}
+
+static int bits_equal(const float *a, const float *b, size_t n, size_t *where) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float)) != 0) {
+            *where = i;
+            return 0;
+        }
+    return 1;
+}
+
+/* ---- linear ---- */
+
+static void check_linear(int N, int K, int T, kern_act act, int with_residual) {
+    size_t ldx = (size_t)T + 3, ldy = (size_t)T + 5;
+    float *W = rand_vec((size_t)N * K, 0.1f);
+    float *b = rand_vec((size_t)N, 0.5f);
+    float *X = rand_vec((size_t)K * ldx, 1.0f);
+    float *R = with_residual ? rand_vec((size_t)N * ldy, 1.0f) : NULL;
+    float *ref = calloc((size_t)N * ldy, sizeof(float));
+    float *out = calloc((size_t)N * ldy, sizeof(float));
+    assert_non_null(ref);
+    assert_non_null(out);
+    kern_ops_scalar.linear(W, b, X, ldx, ref, ldy, R, ldy, K, 0, N, 0, T, act);
+    /* The scalar kernel against the formula in double. */
+    double worst = 0;
+    for (int n = 0; n < N; n++)
+        for (int t = 0; t < T; t++) {
+            double acc = b[n];
+            for (int k = 0; k < K; k++)
+                acc += (double)W[(size_t)n * K + k] * X[(size_t)k * ldx + t];
+            if (act == KERN_ACT_GELU_ERF)
+                acc = 0.5 * acc * (1.0 + erf(acc / sqrt(2.0)));
+            if (R)
+                acc += R[(size_t)n * ldy + t];
+            double d = fabs(acc - ref[(size_t)n * ldy + t]);
+            if (d > worst)
+                worst = d;
+        }
+    assert_true(worst < 1e-5 * sqrt((double)K));
+    for (int v = 1; v < n_variants; v++) {
+        memset(out, 0, (size_t)N * ldy * sizeof(float));
+        /* Split rows and columns unevenly, as threads would. */
+        int nm = N / 3, tm = T / 2 + 1 > T ? T : T / 2 + 1;
+        variants[v]->linear(W, b, X, ldx, out, ldy, R, ldy, K, 0, nm, 0, tm, act);
+        variants[v]->linear(W, b, X, ldx, out, ldy, R, ldy, K, 0, nm, tm, T, act);
+        variants[v]->linear(W, b, X, ldx, out, ldy, R, ldy, K, nm, N, 0, T, act);
+        for (int n = 0; n < N; n++) {
+            size_t where;
+            if (!bits_equal(ref + (size_t)n * ldy, out + (size_t)n * ldy, (size_t)T, &where))
+                fail_msg("%s linear N=%d K=%d T=%d act=%d: row %d col %zu: %.9g vs %.9g",
+                         variants[v]->name, N, K, T, (int)act, n, where,
+                         ref[(size_t)n * ldy + where], out[(size_t)n * ldy + where]);
+        }
+    }
+    free(W);
+    free(b);
+    free(X);
+    free(R);
+    free(ref);
+    free(out);
+}
+
+static void test_linear_shapes(void **state) {
+    static const int shapes[][3] = {{1, 1, 1},   {1, 7, 1},    {3, 5, 17},  {13, 9, 33},
+                                    {12, 16, 32}, {25, 31, 47}, {384, 384, 18},
+                                    {96, 384, 257}, {40, 1536, 5}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        check_linear(shapes[i][0], shapes[i][1], shapes[i][2], KERN_ACT_NONE, 0);
+        check_linear(shapes[i][0], shapes[i][1], shapes[i][2], KERN_ACT_GELU_ERF, 0);
+        check_linear(shapes[i][0], shapes[i][1], shapes[i][2], KERN_ACT_NONE, 1);
+    }
+}
+
+/* A column's result must not depend on the other columns in the call. */
+static void test_linear_column_independent(void **state) {
+    int N = 24, K = 40, T = 70;
+    float *W = rand_vec((size_t)N * K, 0.1f), *X = rand_vec((size_t)K * T, 1.0f);
+    float *all = calloc((size_t)N * T, sizeof(float)), *one = calloc((size_t)N, sizeof(float));
+    float *col = malloc((size_t)K * sizeof(float));
+    for (int v = 0; v < n_variants; v++) {
+        variants[v]->linear(W, NULL, X, T, all, T, NULL, 0, K, 0, N, 0, T, KERN_ACT_NONE);
+        for (int t = 0; t < T; t += 13) {
+            for (int k = 0; k < K; k++)
+                col[k] = X[(size_t)k * T + t];
+            variants[v]->linear(W, NULL, col, 1, one, 1, NULL, 0, K, 0, N, 0, 1, KERN_ACT_NONE);
+            for (int n = 0; n < N; n++)
+                assert_memory_equal(&one[n], &all[(size_t)n * T + t], sizeof(float));
+        }
+    }
+    free(W);
+    free(X);
+    free(all);
+    free(one);
+    free(col);
+}
+
+/* ---- layernorm ---- */
+
+static void test_layernorm(void **state) {
+    static const int shapes[][2] = {{1, 1}, {384, 1}, {384, 9}, {32, 37}, {7, 100}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int N = shapes[s][0], T = shapes[s][1];
+        size_t ld = (size_t)T + 2;
+        float *X = rand_vec((size_t)N * ld, 3.0f), *g = rand_vec((size_t)N, 1.0f),
+              *b = rand_vec((size_t)N, 1.0f);
+        float *ref = calloc((size_t)N * ld, sizeof(float)), *out = calloc((size_t)N * ld, sizeof(float));
+        kern_ops_scalar.layernorm(X, ld, ref, ld, N, 0, T, g, b, 1e-12);
+        for (int t = 0; t < T; t++) {
+            double mean = 0, var = 0;
+            for (int n = 0; n < N; n++)
+                mean += X[(size_t)n * ld + t];
+            mean /= N;
+            for (int n = 0; n < N; n++)
+                var += (X[(size_t)n * ld + t] - mean) * (X[(size_t)n * ld + t] - mean);
+            var /= N;
+            for (int n = 0; n < N; n++) {
+                double y = (X[(size_t)n * ld + t] - mean) / sqrt(var + 1e-12) * g[n] + b[n];
+                assert_true(fabs(y - ref[(size_t)n * ld + t]) < 1e-5);
+            }
+        }
+        for (int v = 1; v < n_variants; v++) {
+            variants[v]->layernorm(X, ld, out, ld, N, 0, T / 2, g, b, 1e-12);
+            variants[v]->layernorm(X, ld, out, ld, N, T / 2, T, g, b, 1e-12);
+            for (int n = 0; n < N; n++) {
+                size_t where;
+                if (!bits_equal(ref + (size_t)n * ld, out + (size_t)n * ld, (size_t)T, &where))
+                    fail_msg("%s layernorm N=%d T=%d differs at %d,%zu", variants[v]->name, N, T,
+                             n, where);
+            }
+        }
+        free(X);
+        free(g);
+        free(b);
+        free(ref);
+        free(out);
+    }
+}
+
+/* ---- attention ---- */
+
+static void test_attention(void **state) {
+    static const int lens[] = {1, 2, 5, 16, 17, 64, 65, 130};
+    int D = 32;
+    for (size_t s = 0; s < sizeof lens / sizeof lens[0]; s++) {
+        int L = lens[s];
+        size_t ld = (size_t)L + 7;
+        float *Q = rand_vec((size_t)D * ld, 2.0f), *K = rand_vec((size_t)D * ld, 2.0f),
+              *V = rand_vec((size_t)D * ld, 1.0f);
+        float *ref = calloc((size_t)D * ld, sizeof(float)), *out = calloc((size_t)D * ld, sizeof(float));
+        float *scratch = malloc(kern_attention_scratch(L) * sizeof(float));
+        float scale = 1.0f / sqrtf((float)D);
+        kern_ops_scalar.attention(Q, K, V, ld, L, D, scale, ref, ld, 0, L, scratch);
+        /* Against the softmax formula in double. */
+        double *p = malloc((size_t)L * sizeof(double));
+        for (int i = 0; i < L; i++) {
+            double mx = -INFINITY, sum = 0;
+            for (int j = 0; j < L; j++) {
+                double dot = 0;
+                for (int e = 0; e < D; e++)
+                    dot += (double)Q[(size_t)e * ld + i] * K[(size_t)e * ld + j];
+                p[j] = dot * scale;
+                if (p[j] > mx)
+                    mx = p[j];
+            }
+            for (int j = 0; j < L; j++)
+                sum += p[j] = exp(p[j] - mx);
+            for (int d = 0; d < D; d++) {
+                double c = 0;
+                for (int j = 0; j < L; j++)
+                    c += p[j] / sum * V[(size_t)d * ld + j];
+                assert_true(fabs(c - ref[(size_t)d * ld + i]) < 2e-6);
+            }
+        }
+        free(p);
+        for (int v = 1; v < n_variants; v++) {
+            memset(out, 0, (size_t)D * ld * sizeof(float));
+            int mid = L / 3;
+            variants[v]->attention(Q, K, V, ld, L, D, scale, out, ld, 0, mid, scratch);
+            variants[v]->attention(Q, K, V, ld, L, D, scale, out, ld, mid, L, scratch);
+            for (int d = 0; d < D; d++) {
+                size_t where;
+                if (!bits_equal(ref + (size_t)d * ld, out + (size_t)d * ld, (size_t)L, &where))
+                    fail_msg("%s attention L=%d differs at d=%d i=%zu: %.9g vs %.9g",
+                             variants[v]->name, L, d, where, ref[(size_t)d * ld + where],
+                             out[(size_t)d * ld + where]);
+            }
+        }
+        free(Q);
+        free(K);
+        free(V);
+        free(ref);
+        free(out);
+        free(scratch);
+    }
+}
+
+/* ---- element-wise functions ---- */
+
+static void test_gelu_and_exp(void **state) {
+    double worst_gelu = 0, worst_exp = 0;
+    for (int i = -200000; i <= 200000; i++) {
+        float x = (float)i * 6e-5f;
+        double g = 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+        double d = fabs(kern_gelu_erf(x) - g) / (fabs(g) > 1.0 ? fabs(g) : 1.0);
+        if (d > worst_gelu)
+            worst_gelu = d;
+        float y = (float)i * 4.35e-4f; /* [-87, 87] */
+        double e = exp((double)y);
+        double r = fabs(kern_expf(y) - e) / e;
+        if (r > worst_exp)
+            worst_exp = r;
+    }
+    printf("gelu max error %.3g (abs below 1, rel above), exp max rel error %.3g\n", worst_gelu,
+           worst_exp);
+    assert_true(worst_gelu < 2e-7);
+    assert_true(worst_exp < 4e-7);
+    assert_true(kern_expf(-100.0f) == 0.0f);
+    assert_true(isnan(kern_gelu_erf(NAN)));
+    assert_true(kern_gelu_erf(-10.0f) == -0.0f || kern_gelu_erf(-10.0f) == 0.0f);
+    assert_true(kern_gelu_erf(10.0f) == 10.0f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linear_shapes),
+        cmocka_unit_test(test_linear_column_independent),
+        cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_gelu_and_exp),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
