@@ -32,12 +32,21 @@ typedef enum kern_act {
 /* Y[n][t] = act( sum_k W[n][k] X[k][t] + bias[n] ) + R[n][t]
  *   for n in [n0, n1), t in [t0, t1).
  * W [N][K] row-major; X [K][ldx]; Y [N][ldy]; R [N][ldr] or NULL (residual,
- * added after the activation; never used together with an activation);
- * bias may be NULL. Y must not alias X or R... except that R may equal Y
- * only when ldr == ldy (each element is read before it is written). */
+ * added after the activation); bias may be NULL. Y must not alias X; R may
+ * equal Y only when ldr == ldy. scratch holds kern_linear_scratch() floats,
+ * 64-byte aligned, private to the calling thread (the SIMD variants pack
+ * panels of X and W into it, GotoBLAS style). */
 typedef void (*kern_linear_fn)(const float *W, const float *bias, const float *X, size_t ldx,
                                float *Y, size_t ldy, const float *R, size_t ldr, int K, int n0,
-                               int n1, int t0, int t1, kern_act act);
+                               int n1, int t0, int t1, kern_act act, float *scratch);
+
+/* Reduction depth and column block of the packed panels. */
+#define KERN_KC 384
+#define KERN_TB 256
+
+static inline size_t kern_linear_scratch(void) {
+    return (size_t)KERN_KC * KERN_TB + (size_t)KERN_KC * 16;
+}
 
 /* Per-token LayerNorm over N features, for t in [t0, t1):
  *   Y[n][t] = (X[n][t] - mean_t) * rstd_t * gamma[n] + beta[n]

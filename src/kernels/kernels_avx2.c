@@ -14,7 +14,6 @@
 
 #define MR 6
 #define NC 16
-#define TB 256
 
 /* ==== Element-wise functions (lane-wise copies of mathfn.h) =============== */
 
@@ -71,53 +70,78 @@ static inline __m256 v_exp(__m256 x) {
 
 /* ==== Linear ============================================================== */
 
+/* Packs X[k0 .. k0 + kc)[t .. t + cols) as slabs of [kc][16] floats,
+ * zero-filled past cols (see kernels_avx512.c). */
+static void pack_x(const float *X, size_t ldx, int k0, int kc, int t, int cols, float *Xp) {
+    for (int j = 0; j < cols; j += NC) {
+        int w = cols - j < NC ? cols - j : NC;
+        __m256i m0 = tail_mask8(w), m1 = tail_mask8(w - 8);
+        const float *src = X + (size_t)k0 * ldx + t + j;
+        for (int k = 0; k < kc; k++) {
+            _mm256_store_ps(Xp, _mm256_maskload_ps(src, m0));
+            _mm256_store_ps(Xp + 8, _mm256_maskload_ps(src + 8, m1));
+            Xp += NC;
+            src += ldx;
+        }
+    }
+}
+
+static void pack_w(const float *W, int K, int n, int mr, int k0, int kc, float *Wp) {
+    for (int r = 0; r < mr; r++) {
+        const float *src = W + (size_t)(n + r) * K + k0;
+        for (int k = 0; k < kc; k++)
+            Wp[(size_t)k * MR + r] = src[k];
+    }
+}
+
 static inline __attribute__((always_inline)) void
-linear_tile(const float *W, const float *bias, const float *X, size_t ldx, float *Y, size_t ldy,
-            const float *R, size_t ldr, int K, int n, int t, int cols, kern_act act,
-            const int mr) {
+linear_tile(const float *Wp, const float *Xp, int kc, const float *bias, float *Y, size_t ldy,
+            const float *R, size_t ldr, int n, int t, int cols, kern_act act, int first,
+            int last, const int mr) {
     __m256 acc0[MR], acc1[MR];
     const __m256i m0 = tail_mask8(cols), m1 = tail_mask8(cols - 8);
     const int nv = cols > 8 ? 2 : 1;
-    const float *w[MR];
 #pragma GCC unroll 6
     for (int r = 0; r < mr; r++) {
-        acc0[r] = _mm256_setzero_ps();
-        acc1[r] = _mm256_setzero_ps();
-        w[r] = W + (size_t)(n + r) * K;
+        float *y = Y + (size_t)(n + r) * ldy + t;
+        acc0[r] = first ? _mm256_setzero_ps() : _mm256_maskload_ps(y, m0);
+        acc1[r] = first || nv < 2 ? _mm256_setzero_ps() : _mm256_maskload_ps(y + 8, m1);
     }
-    const float *x = X + t;
     if (nv == 2) {
-        for (int k = 0; k < K; k++) {
-            __m256 x0 = _mm256_maskload_ps(x, m0);
-            __m256 x1 = _mm256_maskload_ps(x + 8, m1);
+        for (int k = 0; k < kc; k++) {
+            __m256 x0 = _mm256_load_ps(Xp), x1 = _mm256_load_ps(Xp + 8);
 #pragma GCC unroll 6
             for (int r = 0; r < mr; r++) {
-                __m256 b = _mm256_broadcast_ss(w[r] + k);
+                __m256 b = _mm256_broadcast_ss(Wp + r);
                 acc0[r] = _mm256_fmadd_ps(b, x0, acc0[r]);
                 acc1[r] = _mm256_fmadd_ps(b, x1, acc1[r]);
             }
-            x += ldx;
+            Xp += NC;
+            Wp += MR;
         }
     } else {
-        for (int k = 0; k < K; k++) {
-            __m256 x0 = _mm256_maskload_ps(x, m0);
+        for (int k = 0; k < kc; k++) {
+            __m256 x0 = _mm256_load_ps(Xp);
 #pragma GCC unroll 6
             for (int r = 0; r < mr; r++)
-                acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(w[r] + k), x0, acc0[r]);
-            x += ldx;
+                acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(Wp + r), x0, acc0[r]);
+            Xp += NC;
+            Wp += MR;
         }
     }
 #pragma GCC unroll 6
     for (int r = 0; r < mr; r++) {
-        __m256 b = _mm256_set1_ps(bias ? bias[n + r] : 0.0f);
         float *y = Y + (size_t)(n + r) * ldy + t;
         for (int v = 0; v < nv; v++) {
-            __m256 o = _mm256_add_ps(v ? acc1[r] : acc0[r], b);
+            __m256 o = v ? acc1[r] : acc0[r];
             __m256i m = v ? m1 : m0;
-            if (act == KERN_ACT_GELU_ERF)
-                o = v_gelu_erf(o);
-            if (R)
-                o = _mm256_add_ps(o, _mm256_maskload_ps(R + (size_t)(n + r) * ldr + t + 8 * v, m));
+            if (last) {
+                o = _mm256_add_ps(o, _mm256_set1_ps(bias ? bias[n + r] : 0.0f));
+                if (act == KERN_ACT_GELU_ERF)
+                    o = v_gelu_erf(o);
+                if (R)
+                    o = _mm256_add_ps(o, _mm256_maskload_ps(R + (size_t)(n + r) * ldr + t + 8 * v, m));
+            }
             _mm256_maskstore_ps(y + 8 * v, m, o);
         }
     }
@@ -125,19 +149,31 @@ linear_tile(const float *W, const float *bias, const float *X, size_t ldx, float
 
 static void linear_avx2(const float *W, const float *bias, const float *X, size_t ldx, float *Y,
                         size_t ldy, const float *R, size_t ldr, int K, int n0, int n1, int t0,
-                        int t1, kern_act act) {
+                        int t1, kern_act act, float *scratch) {
     /* Y[n][t] = act(sum_k W[n][k] X[k][t] + bias[n]) + R[n][t] */
-    for (int tb = t0; tb < t1; tb += TB) {
-        int tbe = tb + TB < t1 ? tb + TB : t1;
-        int n = n0;
-        for (; n + MR <= n1; n += MR)
-            for (int t = tb; t < tbe; t += NC)
-                linear_tile(W, bias, X, ldx, Y, ldy, R, ldr, K, n, t,
-                            tbe - t < NC ? tbe - t : NC, act, MR);
-        for (; n < n1; n++)
-            for (int t = tb; t < tbe; t += NC)
-                linear_tile(W, bias, X, ldx, Y, ldy, R, ldr, K, n, t,
-                            tbe - t < NC ? tbe - t : NC, act, 1);
+    float *Xp = scratch, *Wp = scratch + (size_t)KERN_KC * KERN_TB;
+    for (int k0 = 0; k0 < K; k0 += KERN_KC) {
+        int kc = K - k0 < KERN_KC ? K - k0 : KERN_KC;
+        int first = k0 == 0, last = k0 + kc == K;
+        for (int tb = t0; tb < t1; tb += KERN_TB) {
+            int tcols = t1 - tb < KERN_TB ? t1 - tb : KERN_TB;
+            pack_x(X, ldx, k0, kc, tb, tcols, Xp);
+            for (int n = n0; n < n1; n += MR) {
+                int mr = n1 - n < MR ? n1 - n : MR;
+                pack_w(W, K, n, mr, k0, kc, Wp);
+                for (int j = 0; j < tcols; j += NC) {
+                    const float *xs = Xp + (size_t)(j / NC) * kc * NC;
+                    int cols = tcols - j < NC ? tcols - j : NC;
+                    if (mr == MR)
+                        linear_tile(Wp, xs, kc, bias, Y, ldy, R, ldr, n, tb + j, cols, act, first,
+                                    last, MR);
+                    else
+                        for (int r = 0; r < mr; r++)
+                            linear_tile(Wp + r, xs, kc, bias, Y, ldy, R, ldr, n + r, tb + j, cols,
+                                        act, first, last, 1);
+                }
+            }
+        }
     }
 }
 

@@ -19,7 +19,6 @@
 
 #define MR 12          /* weight rows per micro-tile */
 #define NC 32          /* token columns per micro-tile */
-#define TB 256         /* token columns per cache block */
 
 /* ==== Element-wise functions (lane-wise copies of mathfn.h) =============== */
 
@@ -74,56 +73,88 @@ static inline __mmask16 tail_mask(int n) {
 
 /* ==== Linear ============================================================== */
 
-/* One micro-tile: rows [n, n + mr) x columns [t, t + cols), cols <= 32.
- * Written for a compile-time mr so that the accumulators live in
- * registers; nv is the number of 16-wide vectors actually used. */
+/* Copies X[k0 .. k0 + kc)[t .. t + cols) into Xp as ceil(cols / 32) slabs of
+ * [kc][32] floats, zero-filled past cols, so that the micro-kernel reads
+ * one contiguous, prefetch-friendly stream. */
+static void pack_x(const float *X, size_t ldx, int k0, int kc, int t, int cols, float *Xp) {
+    for (int j = 0; j < cols; j += NC) {
+        int w = cols - j < NC ? cols - j : NC;
+        __mmask16 m0 = tail_mask(w), m1 = tail_mask(w - 16);
+        const float *src = X + (size_t)k0 * ldx + t + j;
+        for (int k = 0; k < kc; k++) {
+            _mm512_store_ps(Xp, _mm512_maskz_loadu_ps(m0, src));
+            _mm512_store_ps(Xp + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+            Xp += NC;
+            src += ldx;
+        }
+    }
+}
+
+/* Copies W[n .. n + mr)[k0 .. k0 + kc) into Wp as [kc][MR] (rows past mr
+ * are not touched and not read). */
+static void pack_w(const float *W, int K, int n, int mr, int k0, int kc, float *Wp) {
+    for (int r = 0; r < mr; r++) {
+        const float *src = W + (size_t)(n + r) * K + k0;
+        for (int k = 0; k < kc; k++)
+            Wp[(size_t)k * MR + r] = src[k];
+    }
+}
+
+/* One micro-tile from packed panels: rows [n, n + mr) x columns
+ * [t, t + cols), cols <= 32, over kc reduction steps. The accumulators
+ * start at zero on the first chunk of K and from Y's stored partial sums on
+ * later chunks (storing and reloading a float is exact, so the sum is the
+ * same sequential chain); bias, activation and residual are applied after
+ * the last chunk only. */
 static inline __attribute__((always_inline)) void
-linear_tile(const float *W, const float *bias, const float *X, size_t ldx, float *Y, size_t ldy,
-            const float *R, size_t ldr, int K, int n, int t, int cols, kern_act act,
-            const int mr) {
+linear_tile(const float *Wp, const float *Xp, int kc, const float *bias, float *Y, size_t ldy,
+            const float *R, size_t ldr, int n, int t, int cols, kern_act act, int first,
+            int last, const int mr) {
     __m512 acc0[MR], acc1[MR];
     const __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols - 16);
     const int nv = cols > 16 ? 2 : 1;
-    const float *w[MR];
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
-        acc0[r] = _mm512_setzero_ps();
-        acc1[r] = _mm512_setzero_ps();
-        w[r] = W + (size_t)(n + r) * K;
+        float *y = Y + (size_t)(n + r) * ldy + t;
+        acc0[r] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, y);
+        acc1[r] = first || nv < 2 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, y + 16);
     }
-    const float *x = X + t;
     if (nv == 2) {
-        for (int k = 0; k < K; k++) {
-            __m512 x0 = _mm512_maskz_loadu_ps(m0, x);
-            __m512 x1 = _mm512_maskz_loadu_ps(m1, x + 16);
+        for (int k = 0; k < kc; k++) {
+            __m512 x0 = _mm512_load_ps(Xp), x1 = _mm512_load_ps(Xp + 16);
 #pragma GCC unroll 12
             for (int r = 0; r < mr; r++) {
-                __m512 b = _mm512_set1_ps(w[r][k]);
+                __m512 b = _mm512_set1_ps(Wp[r]);
                 acc0[r] = _mm512_fmadd_ps(b, x0, acc0[r]);
                 acc1[r] = _mm512_fmadd_ps(b, x1, acc1[r]);
             }
-            x += ldx;
+            Xp += NC;
+            Wp += MR;
         }
     } else {
-        for (int k = 0; k < K; k++) {
-            __m512 x0 = _mm512_maskz_loadu_ps(m0, x);
+        for (int k = 0; k < kc; k++) {
+            __m512 x0 = _mm512_load_ps(Xp);
 #pragma GCC unroll 12
             for (int r = 0; r < mr; r++)
-                acc0[r] = _mm512_fmadd_ps(_mm512_set1_ps(w[r][k]), x0, acc0[r]);
-            x += ldx;
+                acc0[r] = _mm512_fmadd_ps(_mm512_set1_ps(Wp[r]), x0, acc0[r]);
+            Xp += NC;
+            Wp += MR;
         }
     }
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
-        __m512 b = _mm512_set1_ps(bias ? bias[n + r] : 0.0f);
         float *y = Y + (size_t)(n + r) * ldy + t;
         for (int v = 0; v < nv; v++) {
-            __m512 o = _mm512_add_ps(v ? acc1[r] : acc0[r], b);
+            __m512 o = v ? acc1[r] : acc0[r];
             __mmask16 m = v ? m1 : m0;
-            if (act == KERN_ACT_GELU_ERF)
-                o = v_gelu_erf(o);
-            if (R)
-                o = _mm512_add_ps(o, _mm512_maskz_loadu_ps(m, R + (size_t)(n + r) * ldr + t + 16 * v));
+            if (last) {
+                o = _mm512_add_ps(o, _mm512_set1_ps(bias ? bias[n + r] : 0.0f));
+                if (act == KERN_ACT_GELU_ERF)
+                    o = v_gelu_erf(o);
+                if (R)
+                    o = _mm512_add_ps(
+                        o, _mm512_maskz_loadu_ps(m, R + (size_t)(n + r) * ldr + t + 16 * v));
+            }
             _mm512_mask_storeu_ps(y + 16 * v, m, o);
         }
     }
@@ -131,19 +162,31 @@ linear_tile(const float *W, const float *bias, const float *X, size_t ldx, float
 
 static void linear_avx512(const float *W, const float *bias, const float *X, size_t ldx, float *Y,
                           size_t ldy, const float *R, size_t ldr, int K, int n0, int n1, int t0,
-                          int t1, kern_act act) {
+                          int t1, kern_act act, float *scratch) {
     /* Y[n][t] = act(sum_k W[n][k] X[k][t] + bias[n]) + R[n][t] */
-    for (int tb = t0; tb < t1; tb += TB) {
-        int tbe = tb + TB < t1 ? tb + TB : t1;
-        int n = n0;
-        for (; n + MR <= n1; n += MR)
-            for (int t = tb; t < tbe; t += NC)
-                linear_tile(W, bias, X, ldx, Y, ldy, R, ldr, K, n, t,
-                            tbe - t < NC ? tbe - t : NC, act, MR);
-        for (; n < n1; n++)
-            for (int t = tb; t < tbe; t += NC)
-                linear_tile(W, bias, X, ldx, Y, ldy, R, ldr, K, n, t,
-                            tbe - t < NC ? tbe - t : NC, act, 1);
+    float *Xp = scratch, *Wp = scratch + (size_t)KERN_KC * KERN_TB;
+    for (int k0 = 0; k0 < K; k0 += KERN_KC) {
+        int kc = K - k0 < KERN_KC ? K - k0 : KERN_KC;
+        int first = k0 == 0, last = k0 + kc == K;
+        for (int tb = t0; tb < t1; tb += KERN_TB) {
+            int tcols = t1 - tb < KERN_TB ? t1 - tb : KERN_TB;
+            pack_x(X, ldx, k0, kc, tb, tcols, Xp);
+            for (int n = n0; n < n1; n += MR) {
+                int mr = n1 - n < MR ? n1 - n : MR;
+                pack_w(W, K, n, mr, k0, kc, Wp);
+                for (int j = 0; j < tcols; j += NC) {
+                    const float *xs = Xp + (size_t)(j / NC) * kc * NC;
+                    int cols = tcols - j < NC ? tcols - j : NC;
+                    if (mr == MR)
+                        linear_tile(Wp, xs, kc, bias, Y, ldy, R, ldr, n, tb + j, cols, act, first,
+                                    last, MR);
+                    else
+                        for (int r = 0; r < mr; r++)
+                            linear_tile(Wp + r, xs, kc, bias, Y, ldy, R, ldr, n + r, tb + j, cols,
+                                        act, first, last, 1);
+                }
+            }
+        }
     }
 }
 
@@ -184,44 +227,56 @@ static void layernorm_avx512(const float *X, size_t ldx, float *Y, size_t ldy, i
 
 /* out[r][c] = sum_e A[e][r] * B[e][c] for r < rows (A element (e, r) at
  * a[e * a_e + r * a_r]), c < cols (B row e at b + e * ldb), scaled by s
- * when s != 0; written to out + r * ldo. */
+ * when s != 0; written to out + r * ldo. nv = ceil(cols / 16) vectors. */
 static inline __attribute__((always_inline)) void
 attn_tile(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, int E, float *out,
-          size_t ldo, int cols, float s, const int rows) {
+          size_t ldo, int cols, float s, const int rows, const int nv) {
     __m512 acc[AR][AV];
     __mmask16 m[AV];
-    for (int v = 0; v < AV; v++)
-        m[v] = cols - 16 * v <= 0 ? 0 : tail_mask(cols - 16 * v);
+    for (int v = 0; v < nv; v++)
+        m[v] = tail_mask(cols - 16 * v);
 #pragma GCC unroll 6
     for (int r = 0; r < rows; r++)
-        for (int v = 0; v < AV; v++)
+        for (int v = 0; v < nv; v++)
             acc[r][v] = _mm512_setzero_ps();
     for (int e = 0; e < E; e++) {
         __m512 bv[AV];
-        for (int v = 0; v < AV; v++)
+        for (int v = 0; v < nv; v++)
             bv[v] = _mm512_maskz_loadu_ps(m[v], b + (size_t)e * ldb + 16 * v);
 #pragma GCC unroll 6
         for (int r = 0; r < rows; r++) {
             __m512 av = _mm512_set1_ps(a[(size_t)e * a_e + (size_t)r * a_r]);
-            for (int v = 0; v < AV; v++)
+            for (int v = 0; v < nv; v++)
                 acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
     }
 #pragma GCC unroll 6
     for (int r = 0; r < rows; r++)
-        for (int v = 0; v < AV; v++) {
+        for (int v = 0; v < nv; v++) {
             __m512 o = s != 0.0f ? _mm512_mul_ps(acc[r][v], _mm512_set1_ps(s)) : acc[r][v];
             _mm512_mask_storeu_ps(out + (size_t)r * ldo + 16 * v, m[v], o);
         }
 }
 
+#define ATTN_ROWS(NV)                                                                          \
+    do {                                                                                       \
+        int r = 0;                                                                             \
+        for (; r + AR <= n_rows; r += AR)                                                      \
+            attn_tile(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo,    \
+                      cols, s, AR, NV);                                                        \
+        for (; r < n_rows; r++)                                                                \
+            attn_tile(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo,    \
+                      cols, s, 1, NV);                                                         \
+    } while (0)
+
 static void attn_rows(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, int E,
                       float *out, size_t ldo, int n_rows, int cols, float s) {
-    int r = 0;
-    for (; r + AR <= n_rows; r += AR)
-        attn_tile(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, AR);
-    for (; r < n_rows; r++)
-        attn_tile(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 1);
+    switch ((cols + 15) / 16) {
+    case 1: ATTN_ROWS(1); break;
+    case 2: ATTN_ROWS(2); break;
+    case 3: ATTN_ROWS(3); break;
+    default: ATTN_ROWS(4); break;
+    }
 }
 
 static void attention_avx512(const float *Q, const float *K, const float *V, size_t ld, int L,

@@ -17,8 +17,9 @@ float kern_expf(float x) { return mathfn_expf(x); }
 
 static void linear_scalar(const float *W, const float *bias, const float *X, size_t ldx, float *Y,
                           size_t ldy, const float *R, size_t ldr, int K, int n0, int n1, int t0,
-                          int t1, kern_act act) {
+                          int t1, kern_act act, float *scratch) {
     /* Y[n][t] = act(sum_k W[n][k] X[k][t] + bias[n]) + R[n][t] */
+    (void)scratch;
     for (int n = n0; n < n1; n++) {
         const float *w = W + (size_t)n * K;
         float b = bias ? bias[n] : 0.0f;

@@ -75,6 +75,7 @@ struct encoder_state {
     float *F;                    /* FFN intermediate     [Fd][FFN_CHUNK] */
     float *scratch;              /* attention, per thread */
     size_t scratch_per_thread;
+    float *lin_scratch;          /* packed panels, per thread */
     /* the batch being run */
     int n_seq;
     int *seq_start;              /* first column of each sequence */
@@ -90,7 +91,11 @@ encoder_state *encoder_state_new(const sembed_model *model, int max_tokens, int 
     s->ops = model->ops;
     s->max_tokens = max_tokens;
     s->pool = threadpool_new(n_threads);
-    if (!s->pool) {
+    size_t per = kern_linear_scratch();
+    s->lin_scratch = aligned_alloc(64, per * (size_t)threadpool_size(s->pool) * sizeof(float));
+    if (!s->pool || !s->lin_scratch) {
+        threadpool_free(s->pool);
+        free(s->lin_scratch);
         free(s);
         return NULL;
     }
@@ -103,6 +108,7 @@ void encoder_state_free(encoder_state *s) {
     threadpool_free(s->pool);
     free(s->arena);
     free(s->scratch);
+    free(s->lin_scratch);
     free(s->seq_start);
     free(s->seq_len);
     free(s);
@@ -205,6 +211,7 @@ typedef struct linear_job {
     size_t ldx;
     int K, T;
     kern_act act;
+    float *scratch;              /* kern_linear_scratch() floats per thread */
 } linear_job;
 
 static void linear_region(void *arg, int ith, int nth) {
@@ -214,7 +221,8 @@ static void linear_region(void *arg, int ith, int nth) {
         split_work(j->m[i].N, j->T, j->ops->linear_rows, ith, nth, &n0, &n1, &t0, &t1);
         if (n0 < n1 && t0 < t1)
             j->ops->linear(j->m[i].W, j->m[i].b, j->X, j->ldx, j->m[i].Y, j->m[i].ldy, j->m[i].R,
-                           j->m[i].ldr, j->K, n0, n1, t0, t1, j->act);
+                           j->m[i].ldr, j->K, n0, n1, t0, t1, j->act,
+                           j->scratch + (size_t)ith * kern_linear_scratch());
     }
 }
 
@@ -322,7 +330,8 @@ static void act_region(void *arg, int ith, int nth) {
 static void run_linear(encoder_state *s, const float *W, const float *b, const float *X,
                        size_t ldx, float *Y, size_t ldy, const float *R, int N, int K, int T,
                        kern_act act) {
-    linear_job j = {.ops = s->ops, .n_mats = 1, .X = X, .ldx = ldx, .K = K, .T = T, .act = act};
+    linear_job j = {.ops = s->ops, .n_mats = 1, .X = X, .ldx = ldx, .K = K, .T = T, .act = act,
+                    .scratch = s->lin_scratch};
     j.m[0].W = W;
     j.m[0].b = b;
     j.m[0].Y = Y;
@@ -347,7 +356,7 @@ static void run_layer(encoder_state *s, const bert_layer *L) {
 
     /* q, k, v = x W^T + b, in one region. */
     linear_job qkv = {.ops = s->ops, .n_mats = 3, .X = s->X, .ldx = ld, .K = H, .T = T,
-                      .act = KERN_ACT_NONE};
+                      .act = KERN_ACT_NONE, .scratch = s->lin_scratch};
     const float *Ws[3] = {L->wq, L->wk, L->wv}, *bs[3] = {L->bq, L->bk, L->bv};
     for (int i = 0; i < 3; i++) {
         qkv.m[i].W = Ws[i];
@@ -381,7 +390,7 @@ static void run_layer(encoder_state *s, const bert_layer *L) {
             threadpool_run(s->pool, act_region, &aj2);
         }
         linear_job j2 = {.ops = s->ops, .n_mats = 1, .X = s->F, .ldx = FFN_CHUNK, .K = Fd,
-                         .T = cols, .act = KERN_ACT_NONE};
+                         .T = cols, .act = KERN_ACT_NONE, .scratch = s->lin_scratch};
         j2.m[0].W = L->w2;
         j2.m[0].b = L->b2;
         j2.m[0].Y = s->X + c0;

@@ -35,6 +35,8 @@ static float *rand_vec(size_t n, float scale) {
     return v;
 }
 
+static float *lin_scratch;
+
 /* The kernel sets this CPU can run, the scalar one first. */
 static const kern_ops *variants[3];
 static int n_variants;
@@ -42,6 +44,7 @@ static int n_variants;
 static int setup(void **state) {
     n_variants = 0;
     variants[n_variants++] = &kern_ops_scalar;
+    lin_scratch = aligned_alloc(64, kern_linear_scratch() * sizeof(float));
     if (kern_cpu_has_avx2())
         variants[n_variants++] = &kern_ops_avx2;
     if (kern_cpu_has_avx512())
@@ -73,7 +76,7 @@ static void check_linear(int N, int K, int T, kern_act act, int with_residual) {
     float *out = calloc((size_t)N * ldy, sizeof(float));
     assert_non_null(ref);
     assert_non_null(out);
-    kern_ops_scalar.linear(W, b, X, ldx, ref, ldy, R, ldy, K, 0, N, 0, T, act);
+    kern_ops_scalar.linear(W, b, X, ldx, ref, ldy, R, ldy, K, 0, N, 0, T, act, lin_scratch);
     /* The scalar kernel against the formula in double. */
     double worst = 0;
     for (int n = 0; n < N; n++)
@@ -94,9 +97,9 @@ static void check_linear(int N, int K, int T, kern_act act, int with_residual) {
         memset(out, 0, (size_t)N * ldy * sizeof(float));
         /* Split rows and columns unevenly, as threads would. */
         int nm = N / 3, tm = T / 2 + 1 > T ? T : T / 2 + 1;
-        variants[v]->linear(W, b, X, ldx, out, ldy, R, ldy, K, 0, nm, 0, tm, act);
-        variants[v]->linear(W, b, X, ldx, out, ldy, R, ldy, K, 0, nm, tm, T, act);
-        variants[v]->linear(W, b, X, ldx, out, ldy, R, ldy, K, nm, N, 0, T, act);
+        variants[v]->linear(W, b, X, ldx, out, ldy, R, ldy, K, 0, nm, 0, tm, act, lin_scratch);
+        variants[v]->linear(W, b, X, ldx, out, ldy, R, ldy, K, 0, nm, tm, T, act, lin_scratch);
+        variants[v]->linear(W, b, X, ldx, out, ldy, R, ldy, K, nm, N, 0, T, act, lin_scratch);
         for (int n = 0; n < N; n++) {
             size_t where;
             if (!bits_equal(ref + (size_t)n * ldy, out + (size_t)n * ldy, (size_t)T, &where))
@@ -131,11 +134,11 @@ static void test_linear_column_independent(void **state) {
     float *all = calloc((size_t)N * T, sizeof(float)), *one = calloc((size_t)N, sizeof(float));
     float *col = malloc((size_t)K * sizeof(float));
     for (int v = 0; v < n_variants; v++) {
-        variants[v]->linear(W, NULL, X, T, all, T, NULL, 0, K, 0, N, 0, T, KERN_ACT_NONE);
+        variants[v]->linear(W, NULL, X, T, all, T, NULL, 0, K, 0, N, 0, T, KERN_ACT_NONE, lin_scratch);
         for (int t = 0; t < T; t += 13) {
             for (int k = 0; k < K; k++)
                 col[k] = X[(size_t)k * T + t];
-            variants[v]->linear(W, NULL, col, 1, one, 1, NULL, 0, K, 0, N, 0, 1, KERN_ACT_NONE);
+            variants[v]->linear(W, NULL, col, 1, one, 1, NULL, 0, K, 0, N, 0, 1, KERN_ACT_NONE, lin_scratch);
             for (int n = 0; n < N; n++)
                 assert_memory_equal(&one[n], &all[(size_t)n * T + t], sizeof(float));
         }
