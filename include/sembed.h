@@ -220,8 +220,9 @@ sembed_status sembed_tokenize(const sembed_tokenizer *tok, const char *text, siz
                               size_t *n_ids, size_t *n_untruncated, sembed_error *err);
 
 /* Writes the word pieces of ids as text, WordPiece-decoded ("##" pieces are
- * joined to the previous piece, others separated by a space), into out of
- * capacity cap (NUL-terminated). skip_special drops [CLS], [SEP], [PAD] ...
+ * joined to the previous piece, others separated by a space, then the
+ * decoder's cleanup: " ." -> "." and the like, as tokenizers does), into out
+ * of capacity cap (NUL-terminated). skip_special drops [CLS], [SEP], [PAD] ...
  * *len (may be NULL) gets the length without the NUL; SEMBED_ERR_LIMIT
  * when cap is too small. */
 sembed_status sembed_detokenize(const sembed_tokenizer *tok, const int32_t *ids, size_t n_ids,
@@ -293,7 +294,16 @@ sembed_status sembed_embed_tokens(sembed_context *ctx, const int32_t *ids, size_
 uint64_t sembed_context_tokens_processed(const sembed_context *ctx);
 
 /* ==== Semantic search ==================================================== */
-/* (section owned by the search module; see docs/SEARCH.md) */
+/* (section owned by the search module; see docs/SEARCH.md)
+ *
+ * Exact top-k search, the same as sentence_transformers.util.semantic_search:
+ * every query is scored against every corpus row, the best top_k are kept,
+ * best first. Ties go to the lower corpus_id (sentence-transformers leaves
+ * their order unspecified). A score depends only on the query and the row,
+ * never on the thread count, chunk sizes or the row's position in a batch.
+ * Quantized corpora (int8, uint8, binary, ubinary) are searched in two
+ * passes: cheap candidates, then exact float32 rescoring of the best
+ * top_k * rescore_multiplier of them. */
 
 typedef enum sembed_score {
     SEMBED_SCORE_COSINE = 0,     /* sentence_transformers.util.cos_sim */
@@ -305,17 +315,511 @@ typedef struct sembed_hit {
     float score;
 } sembed_hit;
 
+/* Embedding precisions of sentence_transformers.quantization. */
+typedef enum sembed_precision {
+    SEMBED_PRECISION_FLOAT32 = 0,
+    SEMBED_PRECISION_INT8 = 1,   /* per-dimension ranges, 256 buckets, -128 .. 127 */
+    SEMBED_PRECISION_UINT8 = 2,  /* the same buckets as 0 .. 255 */
+    SEMBED_PRECISION_BINARY = 3, /* sign bits packed 8 per byte, minus 128 (int8) */
+    SEMBED_PRECISION_UBINARY = 4 /* sign bits packed 8 per byte (uint8) */
+} sembed_precision;
+
+/* "float32", "int8", "uint8", "binary", "ubinary" (NULL when unknown). */
+const char *sembed_precision_name(sembed_precision precision);
+/* The precision of a name above; -1 when unknown. */
+int sembed_precision_from_name(const char *name);
+
+/* Bytes of one quantized row: 4 * dim, dim, dim, (dim + 7) / 8, (dim + 7) / 8.
+ * 0 for an unknown precision or dim < 1. */
+size_t sembed_quantized_row_bytes(sembed_precision precision, int dim);
+
+/* The int8/uint8 calibration ranges of n rows: ranges[0 .. dim) gets the
+ * per-dimension minimum, ranges[dim .. 2 * dim) the maximum (the (2, dim)
+ * array of sentence-transformers). Rows must be finite. */
+sembed_status sembed_quantize_ranges(const float *embeddings, size_t n, int dim, float *ranges,
+                                     sembed_error *err);
+
+/* quantize_embeddings(embeddings, precision, ranges): n rows into out
+ * (out_cap bytes, at least n * sembed_quantized_row_bytes()), the same
+ * bytes as sentence-transformers 6. int8 and uint8 use ranges (2 * dim
+ * floats as above), or the rows' own ranges when ranges is NULL: bucket =
+ * floor((x - min) / ((max - min) / 255)) in float32, clipped to 0 .. 255
+ * (values outside the ranges saturate); int8 is the bucket minus 128.
+ * Binary rows of a dim that is not a multiple of 8 are zero-padded per row
+ * (sentence-transformers packs the flattened array; see docs/SEARCH.md).
+ * Rows must be finite. */
+sembed_status sembed_quantize(const float *embeddings, size_t n, int dim,
+                              sembed_precision precision, const float *ranges, void *out,
+                              size_t out_cap, sembed_error *err);
+
+typedef struct sembed_search_params {
+    int top_k;                   /* hits per query, >= 1 (default 10) */
+    sembed_score score;          /* default SEMBED_SCORE_COSINE */
+    int n_threads;               /* 0 = online CPUs (default); at most 256 */
+    size_t query_chunk_size;     /* queries per pass over the corpus (default 100) */
+    size_t corpus_chunk_size;    /* most corpus rows scored per block (default
+                                    500000); results never depend on it */
+    sembed_precision precision;  /* candidate pass of sembed_search():
+                                    FLOAT32 (default) is exact; others quantize
+                                    the corpus first, then rescore */
+    int rescore;                 /* 1 (default): rescore candidates with the
+                                    float32 rows; 0: report candidate scores */
+    int rescore_multiplier;      /* candidates = top_k * this (default 2, as
+                                    sentence-transformers); 1 .. 1000 */
+    const float *ranges;         /* int8/uint8: 2 * dim calibration ranges;
+                                    NULL = the corpus's own (default) */
+} sembed_search_params;
+
+sembed_search_params sembed_search_default_params(void);
+
+/* Searches n_queries rows of `queries` against n_corpus rows of `corpus`
+ * (both row-major, dim floats per row). hits gets top_k entries per query
+ * (hits_cap >= n_queries * top_k), query q's from hits[q * top_k];
+ * n_hits[q] says how many are valid: min(top_k, n_corpus). An empty corpus
+ * gives n_hits[q] = 0 for every query. Cosine normalizes like
+ * torch.nn.functional.normalize (x / max(||x||, 1e-12)), so a zero vector
+ * scores 0 against everything. A NaN or infinite value is an error that
+ * names the row. */
+sembed_status sembed_search(const float *queries, size_t n_queries, const float *corpus,
+                            size_t n_corpus, int dim, const sembed_search_params *params,
+                            sembed_hit *hits, size_t hits_cap, size_t *n_hits,
+                            sembed_error *err);
+
+/* A corpus quantized once and searched many times. The float32 rows are
+ * not kept: pass them to sembed_qcorpus_search() for rescoring. */
+typedef struct sembed_qcorpus sembed_qcorpus;
+
+/* Quantizes n rows (precision INT8, UINT8, BINARY or UBINARY; ranges as
+ * for sembed_quantize()). Rows must be finite. */
+sembed_status sembed_qcorpus_init(const float *corpus, size_t n, int dim,
+                                  sembed_precision precision, const float *ranges,
+                                  sembed_qcorpus **out, sembed_error *err);
+void sembed_qcorpus_free(sembed_qcorpus *qc);
+
+size_t sembed_qcorpus_rows(const sembed_qcorpus *qc);
+int sembed_qcorpus_dim(const sembed_qcorpus *qc);
+sembed_precision sembed_qcorpus_precision(const sembed_qcorpus *qc);
+/* The quantized rows, rows * sembed_quantized_row_bytes() bytes. */
+const void *sembed_qcorpus_data(const sembed_qcorpus *qc);
+
+/* Searches as sembed_search() does, with params->precision ignored: the
+ * candidate pass runs over the quantized rows (Hamming distance for
+ * binary, the dequantized vectors for int8/uint8), then, when corpus (the
+ * same n * dim float32 rows) is given and params->rescore is 1, the best
+ * top_k * rescore_multiplier candidates are rescored exactly. Without
+ * rescoring a hit's score is the candidate score: 1 - 2 * hamming / dim for
+ * binary, the cosine or dot product of the dequantized row for int8. */
+sembed_status sembed_qcorpus_search(const sembed_qcorpus *qc, const float *corpus,
+                                    const float *queries, size_t n_queries, int dim,
+                                    const sembed_search_params *params, sembed_hit *hits,
+                                    size_t hits_cap, size_t *n_hits, sembed_error *err);
+
 /* ==== Embedding files (CSV, .npy, JSON Lines) ============================ */
-/* (section owned by the io module; see docs/FORMATS.md) */
+/* (section owned by the io module; see docs/FORMATS.md)
+ *
+ * Files of embeddings as Python writes and reads them: .npy (numpy.save /
+ * numpy.load), CSV (pandas.DataFrame(emb).to_csv(index=False), read by
+ * pandas.read_csv and datasets.load_dataset("csv")) and JSON Lines (one
+ * array of numbers per line, or {"id", "text", "embedding"} objects).
+ * Reading checks every size and limit before allocating; writing is atomic
+ * (a temporary file, fsync, rename, fsync of the folder), so a failed write
+ * never leaves a half-written file under the real name. */
+
+typedef enum sembed_file_format {
+    SEMBED_FORMAT_AUTO = 0,      /* from the file name: .npy, .csv, .jsonl/.ndjson */
+    SEMBED_FORMAT_NPY = 1,
+    SEMBED_FORMAT_CSV = 2,
+    SEMBED_FORMAT_JSONL = 3
+} sembed_file_format;
+
+/* The format a path's extension names (case-insensitive); AUTO when none. */
+sembed_file_format sembed_file_format_from_path(const char *path);
+
+/* rows x cols float32 values, row-major, with optional per-row external ids
+ * and texts (NULL arrays when the file has none; entries NULL when a row
+ * lacks one). For writing, fill the fields with your own buffers. */
+typedef struct sembed_matrix {
+    size_t rows;
+    size_t cols;
+    float *data;
+    char **ids;
+    char **texts;
+} sembed_matrix;
+
+typedef struct sembed_matrix_read_params {
+    sembed_file_format format;   /* AUTO (default): from the file name */
+    size_t max_rows;             /* default 100,000,000 */
+    size_t max_cols;             /* default 65,536 */
+    size_t max_line_bytes;       /* one CSV record or JSONL line; default 16 MiB */
+    size_t max_header_bytes;     /* .npy header; default 10,000 (numpy's cap) */
+} sembed_matrix_read_params;
+
+sembed_matrix_read_params sembed_matrix_read_default_params(void);
+
+/* Reads a whole file into *out (zeroed first; on failure it stays empty).
+ * params NULL uses the defaults. Errors name the file and, for text
+ * formats, the line. Release with sembed_matrix_free(). */
+sembed_status sembed_matrix_read(const char *path, const sembed_matrix_read_params *params,
+                                 sembed_matrix *out, sembed_error *err);
+/* The same from len bytes in memory; params->format must not be AUTO. */
+sembed_status sembed_matrix_read_mem(const void *bytes, size_t len,
+                                     const sembed_matrix_read_params *params, sembed_matrix *out,
+                                     sembed_error *err);
+
+typedef struct sembed_matrix_write_params {
+    sembed_file_format format;   /* AUTO (default): from the file name */
+    int csv_escape_formulas;     /* 1: CSV text cells starting with = + - @ or
+                                    a tab/CR get a leading ' (OWASP); 0 (default):
+                                    written as they are */
+} sembed_matrix_write_params;
+
+sembed_matrix_write_params sembed_matrix_write_default_params(void);
+
+/* Writes m atomically. npy: float32 little-endian, version 1.0, C order
+ * (ids and texts are not stored). CSV: a header "id,text,0,1,..." (id and
+ * text only when present) and floats written so that they read back to the
+ * same float32. JSONL: arrays, or objects when ids or texts are present.
+ * Values must be finite. */
+sembed_status sembed_matrix_write(const char *path, const sembed_matrix *m,
+                                  const sembed_matrix_write_params *params, sembed_error *err);
+
+/* Releases what sembed_matrix_read() allocated and zeroes *m (NULL allowed). */
+void sembed_matrix_free(sembed_matrix *m);
 
 /* ==== Store (SQLite) ===================================================== */
-/* (section owned by the store module) */
+/* (section owned by the store module; see docs/STORE.md)
+ *
+ * A store is one SQLite database file holding texts, optional external ids
+ * and JSON metadata, their vectors (float32) and the identity of the model
+ * that made them. Rows are numbered 0, 1, 2 ... in insertion order; that
+ * number is the corpus_id that searches return. The database runs in WAL
+ * mode: any number of readers (processes or handles) work while one writer
+ * adds. A sembed_store handle is used by one thread at a time; open one
+ * handle per thread. */
+
+typedef struct sembed_store sembed_store;
+
+/* sembed_store_open() flags. */
+enum {
+    SEMBED_STORE_READONLY = 0,        /* the file must exist; no writes */
+    SEMBED_STORE_READWRITE = 1u << 0, /* the file must exist */
+    SEMBED_STORE_CREATE = 1u << 1     /* with READWRITE: create when absent */
+};
+
+/* Limits (documented in docs/STORE.md). */
+#define SEMBED_STORE_MAX_DIM 65536              /* floats per vector */
+#define SEMBED_STORE_MAX_TEXT_BYTES (64u << 20) /* one text */
+#define SEMBED_STORE_MAX_ID_BYTES 1024          /* one external id */
+#define SEMBED_STORE_MAX_METADATA_BYTES (1u << 20)
+#define SEMBED_STORE_BUSY_TIMEOUT_MS 5000       /* wait for another writer */
+
+/* The identity of the model behind a store's vectors. Two models are the
+ * same when their weights hash, dim, pooling, normalization and
+ * max_seq_length agree; the name may differ (a folder versus a repo id). */
+typedef struct sembed_store_model {
+    char name[1024];          /* Hub repo id or absolute folder path */
+    char revision[128];       /* Hub revision or commit; "" when unknown */
+    char weights_sha256[65];  /* hex SHA-256 of model.safetensors; "" unknown */
+    int dim;                  /* embedding length */
+    char pooling[96];         /* e.g. "mean"; "" unknown */
+    int normalize;            /* 1 / 0; -1 unknown */
+    int max_seq_length;       /* tokens; 0 unknown */
+} sembed_store_model;
+
+/* Fills *out from a loaded model; `name` is what the user named it (a repo
+ * id or a folder, made absolute when it is a folder) and `revision` may be
+ * NULL. Hashes the weights file (sembed_model_weights_sha256). */
+sembed_status sembed_store_model_from(const sembed_model *model, const char *name,
+                                      const char *revision, sembed_store_model *out,
+                                      sembed_error *err);
+
+/* Opens (or with CREATE creates) the store at path. A file that is not a
+ * SQLite database, is corrupted, truncated or is a database of another
+ * application gives SEMBED_ERR_FORMAT with a message naming the file; a
+ * store written by a newer schema gives SEMBED_ERR_UNSUPPORTED. */
+sembed_status sembed_store_open(const char *path, unsigned flags, sembed_store **out,
+                                sembed_error *err);
+/* Closes the handle (NULL allowed); an open transaction is rolled back. */
+void sembed_store_close(sembed_store *store);
+
+typedef struct sembed_store_info {
+    const char *path;         /* the database file (valid until close) */
+    int schema_version;       /* PRAGMA user_version */
+    int64_t rows;
+    int dim;                  /* 0 while the store is empty */
+    int has_model;            /* 1 when a model identity is recorded */
+    sembed_store_model model;
+    int has_hnsw;             /* 1 when an HNSW index was built */
+    const char *hnsw_path;    /* "<path>.hnsw" (valid until close) */
+    int64_t hnsw_rows;        /* rows the index covers (< rows: stale) */
+    int hnsw_M, hnsw_ef_construction;
+    sembed_score hnsw_score;
+} sembed_store_info;
+
+sembed_status sembed_store_get_info(sembed_store *store, sembed_store_info *info,
+                                    sembed_error *err);
+/* Rows in the store (reads the database; -1 on error). */
+int64_t sembed_store_count(sembed_store *store, sembed_error *err);
+
+/* Records the model identity when the store has none (its dim must agree
+ * with the rows already there), otherwise checks it as
+ * sembed_store_check_model() does. */
+sembed_status sembed_store_set_model(sembed_store *store, const sembed_store_model *model,
+                                     sembed_error *err);
+/* SEMBED_ERR_MISMATCH, with a message that names the field that differs,
+ * when `model` is not the model recorded in the store. A store with no
+ * recorded model accepts any model of its dim. */
+sembed_status sembed_store_check_model(sembed_store *store, const sembed_store_model *model,
+                                       sembed_error *err);
+
+/* Adds n rows in one transaction: all of them or, on any error or crash,
+ * none. texts (NULL: rows without text), text_lens (NULL: NUL-terminated),
+ * ids and metadata (NULL, or entries NULL, when absent; metadata is JSON
+ * text) and vectors (n * dim floats). Vectors must be finite and non-zero;
+ * dim must equal the store's. External ids are unique within a store.
+ * *first_row (may be NULL) receives the corpus_id of the first new row.
+ * Inside sembed_store_begin() .. commit() the rows join that transaction. */
+sembed_status sembed_store_add(sembed_store *store, size_t n, const char *const *texts,
+                               const size_t *text_lens, const char *const *ids,
+                               const char *const *metadata, const float *vectors, int dim,
+                               int64_t *first_row, sembed_error *err);
+
+/* An outer transaction, so that a large add can go in bounded chunks and
+ * still commit (or vanish) as one. Other writers wait until commit. */
+sembed_status sembed_store_begin(sembed_store *store, sembed_error *err);
+sembed_status sembed_store_commit(sembed_store *store, sembed_error *err);
+void sembed_store_rollback(sembed_store *store);
+
+/* One row's text, external id and metadata. The strings are allocated;
+ * release them with sembed_store_row_clear(). */
+typedef struct sembed_store_row {
+    int64_t corpus_id;
+    char *text;               /* NULL when the row has no text */
+    size_t text_len;
+    char *id;                 /* NULL when absent */
+    char *metadata;           /* JSON text; NULL when absent */
+} sembed_store_row;
+
+/* SEMBED_ERR_NOT_FOUND when corpus_id is not a row. */
+sembed_status sembed_store_get_row(sembed_store *store, int64_t corpus_id, sembed_store_row *row,
+                                   sembed_error *err);
+void sembed_store_row_clear(sembed_store_row *row);
+
+/* Copies the vectors of rows [first, first + n) into out (n * dim floats,
+ * out_cap the capacity in floats). */
+sembed_status sembed_store_load_vectors(sembed_store *store, int64_t first, size_t n, float *out,
+                                        size_t out_cap, sembed_error *err);
+
+/* How sembed_store_search() finds the neighbours. */
+typedef enum sembed_store_mode {
+    SEMBED_STORE_EXACT = 0,   /* exact search over the float32 vectors */
+    SEMBED_STORE_INT8 = 1,    /* int8 candidates, float32 rescoring */
+    SEMBED_STORE_BINARY = 2,  /* binary (Hamming) candidates, float32 rescoring */
+    SEMBED_STORE_HNSW = 3     /* the HNSW index beside the store */
+} sembed_store_mode;
+
+typedef struct sembed_store_search_params {
+    int top_k;                /* default 10 */
+    sembed_score score;       /* default cosine; HNSW: must be the index's */
+    sembed_store_mode mode;   /* default SEMBED_STORE_EXACT */
+    int ef;                   /* HNSW candidate list; 0 = the default (64) */
+    int rescore_multiplier;   /* INT8/BINARY; 0 = the search default */
+    int n_threads;            /* 0 = online CPUs */
+} sembed_store_search_params;
+
+sembed_store_search_params sembed_store_search_default_params(void);
+
+/* Searches nq query vectors (nq * dim floats) against every row. hits gets
+ * top_k entries per query (hits_cap >= nq * top_k), query q's at
+ * hits[q * top_k]; n_hits[q] says how many are valid (fewer than top_k
+ * when the store is smaller). Best first; ties go to the lower corpus_id.
+ * The vectors (or the index) are loaded on the first search and kept in
+ * the handle until rows are added. HNSW mode refuses a stale index (one
+ * that covers fewer rows than the store) with SEMBED_ERR_MISMATCH. */
+sembed_status sembed_store_search(sembed_store *store, const float *queries, size_t nq, int dim,
+                                  const sembed_store_search_params *params, sembed_hit *hits,
+                                  size_t hits_cap, size_t *n_hits, sembed_error *err);
+
+/* PRAGMA integrity_check plus the store's own checks (vector sizes, row
+ * numbering); SEMBED_ERR_FORMAT with the first problem found. */
+sembed_status sembed_store_verify(sembed_store *store, sembed_error *err);
+
 
 /* ==== Approximate search (HNSW) ========================================== */
-/* (section owned by the search module) */
+/* (section owned by the store module; see docs/STORE.md)
+ *
+ * Hierarchical navigable small-world graphs from hnswlib (Debian
+ * libhnswlib-dev). Files are hnswlib's own format (Python's
+ * hnswlib.Index(space='ip').load_index() reads them) and are fully checked
+ * on load, so a damaged or hostile file is an error, never a crash. Labels
+ * are corpus ids. Search on a loaded index is thread-safe. */
+
+typedef struct sembed_hnsw sembed_hnsw;
+
+/* Limits. */
+#define SEMBED_HNSW_MAX_M 1024
+#define SEMBED_HNSW_MAX_EF 100000
+#define SEMBED_HNSW_MAX_ELEMENTS 4000000000u    /* hnswlib ids are 32-bit */
+
+typedef struct sembed_hnsw_params {
+    int M;                    /* links per node and layer (default 16; layer
+                                 0 gets 2 * M); 2 .. SEMBED_HNSW_MAX_M */
+    int ef_construction;      /* candidates while building (default 200) */
+    int ef;                   /* candidates while searching (default 64),
+                                 raised to top_k when smaller */
+    sembed_score score;       /* COSINE (default): vectors and queries are
+                                 L2-normalized and compared by inner
+                                 product; DOT: raw inner product */
+    uint32_t seed;            /* level generator seed (default 100) */
+    int n_threads;            /* build threads; 0 = online CPUs. With more
+                                 than one the graph depends on timing */
+} sembed_hnsw_params;
+
+sembed_hnsw_params sembed_hnsw_default_params(void);
+
+/* An empty index for vectors of length dim. */
+sembed_status sembed_hnsw_init(int dim, const sembed_hnsw_params *params, sembed_hnsw **out,
+                               sembed_error *err);
+void sembed_hnsw_free(sembed_hnsw *index);
+
+/* Adds n vectors labelled first_label .. first_label + n - 1 (labels must
+ * be new). Vectors must be finite (and non-zero for COSINE). */
+sembed_status sembed_hnsw_add(sembed_hnsw *index, const float *vectors, size_t n, int dim,
+                              int64_t first_label, sembed_error *err);
+
+size_t sembed_hnsw_count(const sembed_hnsw *index);
+int sembed_hnsw_dim(const sembed_hnsw *index);
+
+/* Searches as sembed_store_search() does: hits[q * top_k], n_hits[q].
+ * ef = 0 uses the index's params. Scores are recomputed exactly (cosine or
+ * dot in float32) for the neighbours found. */
+sembed_status sembed_hnsw_search(const sembed_hnsw *index, const float *queries, size_t nq,
+                                 int dim, int top_k, int ef, sembed_hit *hits, size_t hits_cap,
+                                 size_t *n_hits, sembed_error *err);
+
+/* Writes the index atomically (a temporary file, fsync, rename, fsync of
+ * the folder). sha256 (may be NULL) receives the hex SHA-256 of the file. */
+sembed_status sembed_hnsw_save(const sembed_hnsw *index, const char *path, char sha256[65],
+                               sembed_error *err);
+/* Loads an index of vectors of length dim; params gives score, ef and
+ * n_threads (M and ef_construction come from the file). expect_sha256
+ * (NULL or "": no check) refuses a file whose SHA-256 differs. */
+sembed_status sembed_hnsw_load(const char *path, int dim, const sembed_hnsw_params *params,
+                               const char *expect_sha256, sembed_hnsw **out, sembed_error *err);
+
+/* Builds (or, when the store has an index, extends with the rows it lacks)
+ * the HNSW index of a store and saves it as "<store path>.hnsw". params
+ * NULL uses the defaults, or the recorded ones when extending. A rebuild
+ * (rebuild = 1) starts from scratch. */
+sembed_status sembed_store_build_hnsw(sembed_store *store, const sembed_hnsw_params *params,
+                                      int rebuild, sembed_error *err);
+
 
 /* ==== Hugging Face Hub =================================================== */
-/* (section owned by the hub module) */
+/* (section owned by the hub module; see docs/HUB.md)
+ *
+ * Models by name. "ORG/NAME", "ORG/NAME@REVISION" or a bare "NAME" (read
+ * as sentence-transformers/NAME, as SentenceTransformer("NAME") does) are
+ * downloaded with libcurl into the cache that huggingface_hub uses, in its
+ * layout (models--ORG--NAME/{blobs,refs,snapshots}), so that Python and
+ * sembed share one cache. Only the files the engine reads are fetched:
+ * config and tokenizer files, module configs listed in modules.json and the
+ * safetensors weights (never pytorch_model.bin, ONNX, TF or OpenVINO).
+ *
+ * Settings left at their defaults follow the huggingface_hub environment
+ * variables, read at each call: HF_ENDPOINT, HF_HUB_CACHE (legacy
+ * HUGGINGFACE_HUB_CACHE), HF_HOME, XDG_CACHE_HOME, HF_TOKEN, HF_TOKEN_PATH,
+ * HF_HUB_DISABLE_IMPLICIT_TOKEN, HF_HUB_OFFLINE (legacy
+ * TRANSFORMERS_OFFLINE), HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT.
+ * The functions print nothing. */
+
+/* The largest single file accepted when params.max_file_bytes is 0. */
+#define SEMBED_HUB_DEFAULT_MAX_FILE_BYTES (32ull << 30)
+
+typedef enum sembed_hub_source {
+    SEMBED_HUB_FOLDER = 0,      /* the name is an existing folder */
+    SEMBED_HUB_CACHED = 1,      /* complete in the cache: no request made */
+    SEMBED_HUB_DOWNLOADED = 2   /* the Hub was asked; missing files fetched */
+} sembed_hub_source;
+
+/* Progress of one file: done of total bytes. Called from the downloading
+ * thread, often; keep it cheap. */
+typedef void (*sembed_hub_progress_fn)(void *user, const char *file, uint64_t done,
+                                       uint64_t total);
+
+typedef struct sembed_hub_params {
+    const char *endpoint;        /* NULL (default): $HF_ENDPOINT, else
+                                    https://huggingface.co */
+    const char *cache_dir;       /* NULL (default): $HF_HUB_CACHE, else
+                                    $HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub
+                                    ($HF_HOME defaults to
+                                    $XDG_CACHE_HOME/huggingface, else
+                                    ~/.cache/huggingface) */
+    const char *token;           /* NULL (default): $HF_TOKEN, else the file
+                                    $HF_TOKEN_PATH or $HF_HOME/token; "": send
+                                    no token */
+    int offline;                 /* -1 (default): $HF_HUB_OFFLINE or
+                                    $TRANSFORMERS_OFFLINE; 1: never use the
+                                    network; 0: network allowed */
+    int refresh;                 /* 0 (default): a complete cached snapshot of
+                                    the revision is used without a request;
+                                    1: ask the Hub which commit the revision
+                                    names now and fetch what is missing */
+    int etag_timeout_s;          /* metadata request limit; 0 (default):
+                                    $HF_HUB_ETAG_TIMEOUT, else 10 */
+    int download_timeout_s;      /* connect limit and longest stall of a
+                                    download; 0 (default):
+                                    $HF_HUB_DOWNLOAD_TIMEOUT, else 10 */
+    uint64_t max_file_bytes;     /* 0 (default):
+                                    SEMBED_HUB_DEFAULT_MAX_FILE_BYTES */
+    sembed_hub_progress_fn progress;   /* NULL (default): none */
+    void *progress_user;
+} sembed_hub_params;
+
+sembed_hub_params sembed_hub_default_params(void);
+
+/* Where a model came from; the repo id and commit identify its weights
+ * (e.g. for a store that records which model made its vectors). */
+typedef struct sembed_hub_info {
+    sembed_hub_source source;
+    char repo_id[128];           /* "" for a folder outside any Hub cache */
+    char revision[256];          /* as asked, e.g. "main" or "refs/pr/1" */
+    char commit[72];             /* 40 hex digits; "" when unknown */
+    char endpoint[1024];         /* the Hub asked (SEMBED_HUB_DOWNLOADED) */
+    int files_downloaded;
+    uint64_t bytes_downloaded;
+} sembed_hub_info;
+
+/* Resolves a --model argument to a model folder written into dir (cap
+ * bytes): an existing folder is used as is; otherwise name is a repo id
+ * (see above) whose snapshot is found in the cache or downloaded into it
+ * (when not offline). info (may be NULL) says which. Errors:
+ * SEMBED_ERR_NOT_FOUND (no such folder, repo, revision or file; a model
+ * missing from the cache when offline, naming the cache path),
+ * SEMBED_ERR_AUTH (401/403: private or gated, set HF_TOKEN),
+ * SEMBED_ERR_NETWORK (unreachable, interrupted, server error),
+ * SEMBED_ERR_MISMATCH (sha256 or size differs from what the Hub announced),
+ * SEMBED_ERR_LIMIT, SEMBED_ERR_IO. A failed download never leaves a
+ * partial file in a snapshot; an interrupted large file is resumed by the
+ * next call. */
+sembed_status sembed_hub_resolve(const char *name, const sembed_hub_params *params, char *dir,
+                                 size_t cap, sembed_hub_info *info, sembed_error *err);
+
+/* The same for a repo id and revision (NULL = "main"; a branch, tag,
+ * "refs/pr/N" or a commit id) without the folder and bare-name rules. */
+sembed_status sembed_hub_download(const char *repo_id, const char *revision,
+                                  const sembed_hub_params *params, char *dir, size_t cap,
+                                  sembed_hub_info *info, sembed_error *err);
+
+/* Splits a model name into repo id and revision ("main" when absent),
+ * applying the bare-name rule; SEMBED_ERR_INVALID_ARGUMENT when it is not
+ * a valid repo id. Does not look at the file system. */
+sembed_status sembed_hub_parse_name(const char *name, char *repo_id, size_t repo_cap,
+                                    char *revision, size_t rev_cap, sembed_error *err);
+
+/* The cache folder params (or the environment) select. */
+sembed_status sembed_hub_cache_dir(const sembed_hub_params *params, char *out, size_t cap,
+                                   sembed_error *err);
 
 #ifdef __cplusplus
 }

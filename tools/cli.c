@@ -407,8 +407,10 @@ void cli_hub_bar_update(void *user, const char *file, uint64_t done, uint64_t to
     }
     /* Small files finish before a bar helps; redraw at most 10 times a second. */
     int last = total && done >= total;
-    if (now - bar->t_start < 0.3 || (!last && now - bar->t_last < 0.1))
+    if (now - bar->t_start < 0.3 || (!last && now - bar->t_last < 0.1) ||
+        (bar->drawn && done == bar->drawn_bytes))
         return;
+    bar->drawn_bytes = done;
     bar->t_last = now;
     hub_bar_draw(bar, done, total, now);
 }

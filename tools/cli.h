@@ -107,6 +107,7 @@ typedef struct cli_hub_bar {
     double t_start;
     double t_last;
     uint64_t start_bytes;
+    uint64_t drawn_bytes;
     char file[256];
 } cli_hub_bar;
 

@@ -68,7 +68,7 @@ static inline __m512 v_exp(__m512 x) {
 }
 
 static inline __mmask16 tail_mask(int n) {
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+    return n >= 16 ? (__mmask16)0xFFFF : (n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u));
 }
 
 /* ==== Linear ============================================================== */

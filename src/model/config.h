@@ -39,6 +39,21 @@ typedef enum bert_act {
 #define CONFIG_MAX_TYPE_VOCAB 16
 #define CONFIG_MAX_DENSE 4
 #define CONFIG_MAX_JSON_BYTES (16u << 20)
+#define CONFIG_MAX_JSON_DEPTH 64          /* nesting of arrays/objects */
+#define CONFIG_MAX_JSON_VALUES 1000000    /* values in one config file */
+#define CONFIG_MAX_MODULES 16             /* entries of modules.json */
+#define CONFIG_MAX_PATH 256               /* module folder names */
+/* max_seq_length when nothing in the folder gives one and there is no
+ * config.json to take max_position_embeddings from (tokenizer-only). */
+#define CONFIG_DEFAULT_MAX_SEQ 512
+
+/* Which weight file a module folder holds. pytorch_model.bin is recorded
+ * only so that the loader can say "convert to safetensors". */
+typedef enum config_weights {
+    CONFIG_WEIGHTS_NONE = 0,
+    CONFIG_WEIGHTS_SAFETENSORS,       /* model.safetensors */
+    CONFIG_WEIGHTS_PYTORCH_BIN        /* pytorch_model.bin only */
+} config_weights;
 
 /* config.json of a BertModel. */
 typedef struct bert_config {
@@ -62,6 +77,7 @@ typedef struct dense_config {
     int out_features;
     int bias;
     bert_act act;
+    config_weights weights;       /* what N_Dense/ holds */
 } dense_config;
 
 /* Everything sembed needs from a model folder besides weights and vocab. */
@@ -76,6 +92,9 @@ typedef struct st_config {
     int n_dense;
     dense_config dense[CONFIG_MAX_DENSE];
     int normalize;                /* modules.json lists Normalize */
+    char pooling_path[256];       /* Pooling module folder ("1_Pooling") */
+    int has_modules_json;         /* 0: plain BertModel folder, mean pooling */
+    config_weights weights;       /* what the Transformer folder holds */
 } st_config;
 
 /* Reads and checks every config file of a model folder. Module paths that
@@ -96,5 +115,38 @@ sembed_status config_parse_pooling(const char *json, size_t len, unsigned *pooli
 /* Maps an activation name (config.json or a Dense module's class path);
  * returns -1 when unknown. */
 int config_act_from_name(const char *name);
+
+/* The name of an activation as config.json spells it ("gelu", "tanh"). */
+const char *config_act_name(bert_act act);
+
+/* The other byte-level parsers behind config_load_dir(), for the fuzzers
+ * and tests. config_parse_modules() fills transformer_path, pooling_path,
+ * n_dense with dense[i].path, and normalize. */
+sembed_status config_parse_modules(const char *json, size_t len, st_config *out,
+                                   sembed_error *err);
+sembed_status config_parse_dense(const char *json, size_t len, dense_config *out,
+                                 sembed_error *err);
+/* sentence_bert_config.json: *max_seq_length is 0 when the file has none. */
+sembed_status config_parse_sbert(const char *json, size_t len, int *max_seq_length,
+                                 int *do_lower_case, sembed_error *err);
+/* tokenizer_config.json model_max_length: 0 when absent or null, -1 when it
+ * is larger than any real limit (transformers' VERY_LARGE_INTEGER). */
+sembed_status config_parse_tokenizer_config(const char *json, size_t len,
+                                            long long *model_max_length, sembed_error *err);
+
+/* Parses JSON with jansson after a linear pre-scan that refuses nesting
+ * deeper than max_depth, more than max_values values, or more than
+ * max_members members at the top level (0 = no cap), before any tree is
+ * built. flags are jansson decoding flags. `what` names the input in the
+ * messages. Free *out with json_decref(). */
+struct json_t;
+typedef struct config_json_limits {
+    int max_depth;
+    size_t max_values;
+    size_t max_members;
+} config_json_limits;
+sembed_status config_json_load(const char *buf, size_t len, const char *what,
+                               const config_json_limits *limits, size_t flags,
+                               struct json_t **out, sembed_error *err);
 
 #endif /* SEMBED_CONFIG_H */

@@ -27,6 +27,11 @@
 #define FFN_CHUNK 512
 /* Below this many tokens per thread, products are split by rows. */
 #define SPLIT_COLS_MIN 128
+/* Regions with less work than this (FLOPs, or element updates for the
+ * element-wise passes) run on the calling thread alone: waking another
+ * thread costs more than it saves. */
+#define PARALLEL_MIN_FLOPS 2e6
+#define PARALLEL_MIN_ELEMS 32768
 
 /* ==== Activations ========================================================= */
 
@@ -195,6 +200,11 @@ static void split_cols(int T, int ith, int nth, int *t0, int *t1) {
     *t1 = (int)((long)T * (ith + 1) / nth);
 }
 
+/* Threads worth using for a region of `work` units against `min`. */
+static int threads_for(const encoder_state *s, double work, double min) {
+    return work < min ? 1 : threadpool_size(s->pool);
+}
+
 /* ==== Parallel regions ==================================================== */
 
 typedef struct linear_job {
@@ -339,14 +349,16 @@ static void run_linear(encoder_state *s, const float *W, const float *b, const f
     j.m[0].ldy = ldy;
     j.m[0].ldr = ldy;
     j.m[0].N = N;
-    threadpool_run(s->pool, linear_region, &j);
+    threadpool_run_n(s->pool, linear_region, &j,
+                     threads_for(s, 2.0 * N * K * T, PARALLEL_MIN_FLOPS));
 }
 
 static void run_layernorm(encoder_state *s, float *X, int N, int T, const float *g,
                           const float *b) {
     ln_job j = {.ops = s->ops, .X = X, .ld = s->ld, .N = N, .T = T, .g = g, .b = b,
                 .eps = s->model->cfg.bert.layer_norm_eps};
-    threadpool_run(s->pool, layernorm_region, &j);
+    threadpool_run_n(s->pool, layernorm_region, &j,
+                     threads_for(s, (double)N * T, PARALLEL_MIN_ELEMS));
 }
 
 static void run_layer(encoder_state *s, const bert_layer *L) {
@@ -367,12 +379,15 @@ static void run_layer(encoder_state *s, const bert_layer *L) {
         qkv.m[i].ldr = 0;
         qkv.m[i].N = H;
     }
-    threadpool_run(s->pool, linear_region, &qkv);
+    threadpool_run_n(s->pool, linear_region, &qkv,
+                     threads_for(s, 6.0 * H * H * T, PARALLEL_MIN_FLOPS));
 
     attn_job aj = {.s = s, .total_cost = 0};
     for (int q = 0; q < s->n_seq; q++)
         aj.total_cost += ((long long)s->seq_len[q] * s->seq_len[q] + 64) * c->n_heads;
-    threadpool_run(s->pool, attention_region, &aj);
+    threadpool_run_n(s->pool, attention_region, &aj,
+                     threads_for(s, 4.0 * (double)aj.total_cost * (H / c->n_heads),
+                                 PARALLEL_MIN_FLOPS));
 
     /* x1 = LayerNorm(ctx Wo^T + bo + x) */
     run_linear(s, L->wo, L->bo, s->C, ld, s->A, ld, s->X, H, H, T, KERN_ACT_NONE);
@@ -387,7 +402,8 @@ static void run_layer(encoder_state *s, const bert_layer *L) {
                    fused ? KERN_ACT_GELU_ERF : KERN_ACT_NONE);
         if (!fused) {
             act_job aj2 = {.Y = s->F, .ld = FFN_CHUNK, .N = Fd, .T = cols, .act = c->act};
-            threadpool_run(s->pool, act_region, &aj2);
+            threadpool_run_n(s->pool, act_region, &aj2,
+                             threads_for(s, (double)Fd * cols, PARALLEL_MIN_ELEMS));
         }
         linear_job j2 = {.ops = s->ops, .n_mats = 1, .X = s->F, .ldx = FFN_CHUNK, .K = Fd,
                          .T = cols, .act = KERN_ACT_NONE, .scratch = s->lin_scratch};
@@ -398,7 +414,8 @@ static void run_layer(encoder_state *s, const bert_layer *L) {
         j2.m[0].ldy = ld;
         j2.m[0].ldr = ld;
         j2.m[0].N = H;
-        threadpool_run(s->pool, linear_region, &j2);
+        threadpool_run_n(s->pool, linear_region, &j2,
+                         threads_for(s, 2.0 * H * Fd * cols, PARALLEL_MIN_FLOPS));
     }
     run_layernorm(s, s->X, H, T, L->ln2_g, L->ln2_b);
 }
@@ -457,7 +474,8 @@ sembed_status encoder_forward(encoder_state *s, const encoder_batch *batch, floa
         col += batch->len[i];
     }
     embed_job ej = {.s = s, .batch = batch};
-    threadpool_run(s->pool, embed_region, &ej);
+    threadpool_run_n(s->pool, embed_region, &ej,
+                     threads_for(s, (double)n_tok * H, PARALLEL_MIN_ELEMS));
     for (int l = 0; l < c->n_layers; l++)
         run_layer(s, &m->w.layers[l]);
     if (tokens_out) {

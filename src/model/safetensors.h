@@ -20,7 +20,14 @@
 
 #define SAFETENSORS_MAX_HEADER (100u * 1000u * 1000u)
 #define SAFETENSORS_MAX_DIMS 8
-#define SAFETENSORS_MAX_TENSORS 1000000
+/* 100k entries parse in ~0.3 s and ~100 MB; a million would take 1 GB of
+ * JSON tree, so the count is checked before the header is parsed. */
+#define SAFETENSORS_MAX_TENSORS 100000
+/* __metadata__: at most this many entries and bytes of keys plus values. */
+#define SAFETENSORS_MAX_METADATA_ENTRIES 1024
+#define SAFETENSORS_MAX_METADATA_BYTES (1u << 20)
+/* Nesting of the header JSON (the schema needs 3 levels). */
+#define SAFETENSORS_MAX_DEPTH 8
 
 typedef enum st_dtype {
     ST_F32 = 0, ST_F16, ST_BF16, ST_F64, ST_I64, ST_I32, ST_I16, ST_I8, ST_U8, ST_BOOL,
@@ -65,5 +72,9 @@ void safetensors_close(safetensors_file *f);
 
 /* Binary search by exact name; NULL when absent. */
 const st_tensor *safetensors_find(const safetensors_file *f, const char *name);
+
+/* Parses a dtype name exactly as the format spells it ("F32", "BF16", ...);
+ * returns -1 when it is not one of st_dtype. */
+int safetensors_dtype_from_name(const char *name);
 
 #endif /* SEMBED_SAFETENSORS_H */

@@ -28,6 +28,14 @@ sembed_status tokenizer_load_memory(const char *tokenizer_json, size_t tokenizer
                                     const char *tokenizer_config_json, size_t config_len,
                                     sembed_tokenizer **out, sembed_error *err);
 
+/* tokenizer_load_memory() plus special_tokens_map.json (token names for a
+ * vocab.txt tokenizer). */
+sembed_status tokenizer_load_memory2(const char *tokenizer_json, size_t tokenizer_json_len,
+                                     const char *vocab_txt, size_t vocab_txt_len,
+                                     const char *tokenizer_config_json, size_t config_len,
+                                     const char *special_map_json, size_t special_map_len,
+                                     sembed_tokenizer **out, sembed_error *err);
+
 void tokenizer_free(sembed_tokenizer *tok);
 
 /* Sets the number of tokens per sequence, special tokens included. */

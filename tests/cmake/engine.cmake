@@ -22,3 +22,7 @@ set_tests_properties(embed_cli PROPERTIES FIXTURES_REQUIRED tiny_models TIMEOUT 
 # The seed's FAQs through the CLI against the reference vectors.
 sembed_add_script_test(faq_golden_cli tests/scripts/faq_golden_cli.sh)
 set_tests_properties(faq_golden_cli PROPERTIES FIXTURES_REQUIRED minilm_model TIMEOUT 120)
+
+# The worker pool the encoder runs on.
+sembed_add_unit_test(test_threadpool ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_threadpool.c)
+set_tests_properties(test_threadpool PROPERTIES TIMEOUT 120)
