@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer harness of a fuzz build for a few seconds each, on a
+# copy of its seed corpus, and fails on the first crash, leak or timeout.
+#
+#   scripts/fuzz.sh BUILD_DIR [SECONDS]     (default 8 s per harness)
+#
+# For a long run: scripts/fuzz.sh build-fuzz 3600
+set -euo pipefail
+dir=${1:?usage: fuzz.sh BUILD_DIR [SECONDS]}
+secs=${2:-8}
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+n=0
+for bin in "$dir"/tests/fuzz/fuzz_*; do
+    [[ -x $bin && ! -d $bin ]] || continue
+    name=$(basename "$bin")
+    target=${name#fuzz_}
+    mkdir -p "$work/$target"
+    seeds=$root/tests/fuzz/corpus/$target
+    [[ -d $seeds ]] && cp -r "$seeds"/. "$work/$target"/
+    dict=()
+    [[ -f $root/tests/fuzz/$target.dict ]] && dict=(-dict="$root/tests/fuzz/$target.dict")
+    if ! "$bin" "${dict[@]}" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+        -artifact_prefix="$work/" "$work/$target" >"$work/$name.log" 2>&1; then
+        tail -n 40 "$work/$name.log"
+        echo "fuzz: $name FAILED" >&2
+        exit 1
+    fi
+    runs=$(grep -oE '#[0-9]+' "$work/$name.log" | tail -n 1)
+    echo "fuzz: $name ok (${runs#\#} runs in ${secs} s)" >&2
+    n=$((n + 1))
+done
+[[ $n -gt 0 ]] || { echo "fuzz: no harness found in $dir" >&2; exit 1; }
+echo "fuzz: $n harnesses, 0 crashes" >&2

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds sembed and runs the whole test suite, installing what is missing.
+#
+#   scripts/test.sh            release build + full suite; then the same suite
+#                              under AddressSanitizer + UBSan; then each
+#                              libFuzzer harness briefly
+#   scripts/test.sh --quick    release build + suite only
+#
+# Tests that need ../shared (the reference outputs) skip with a message when
+# it is absent. FUZZ_SECONDS (default 8) sets the time per fuzz harness.
+# The last line printed is CTest's summary of the release suite; the exit
+# status is non-zero when any part failed.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+quick=0
+[[ ${1:-} == --quick ]] && quick=1
+jobs=$(nproc 2>/dev/null || echo 2)
+
+scripts/deps.sh --test || exit 1
+
+# The tokenizer differential test compares against Hugging Face tokenizers'
+# own Node binding (npm); without it that one test skips.
+if command -v npm >/dev/null && [[ ! -d build/node/node_modules/tokenizers ]]; then
+    mkdir -p build/node
+    npm install --prefix build/node --no-audit --no-fund --silent tokenizers@0.23.2 >/dev/null 2>&1 ||
+        echo "note: npm could not install tokenizers@0.23.2; tokenizer_diff will skip" >&2
+fi
+export NODE_PATH=$PWD/build/node/node_modules
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
+cmake --build build -j"$jobs" || exit 1
+
+echo "== release suite" >&2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+ctest --test-dir build -j"$jobs" --output-on-failure --timeout 1200 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+
+if [[ $quick == 0 ]]; then
+    echo "== sanitizers: the whole suite under AddressSanitizer + UBSan" >&2
+    cmake -S . -B build-asan -DSEMBED_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+        cmake --build build-asan -j"$jobs" || rc=1
+    # Reuse the release build's model folders rather than writing them again.
+    if [[ -d build/fixtures/minilm && ! -e build-asan/fixtures/minilm ]]; then
+        mkdir -p build-asan/fixtures && ln -s "$PWD/build/fixtures/minilm" build-asan/fixtures/minilm
+    fi
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        ctest --test-dir build-asan -j"$jobs" --output-on-failure --timeout 1200 >build-asan/ctest.log 2>&1
+    asan_rc=$?
+    grep -E 'tests passed|\(Failed\)|\(Timeout\)|Subprocess|Skipped' build-asan/ctest.log >&2
+    [[ $asan_rc -eq 0 ]] || { echo "sanitizer suite FAILED (build-asan/ctest.log)" >&2; rc=1; }
+
+    echo "== fuzz smoke: each libFuzzer harness for ${FUZZ_SECONDS:-8} s" >&2
+    if CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DSEMBED_FUZZ=ON \
+        -DSEMBED_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+        cmake --build build-fuzz -j"$jobs" >/dev/null; then
+        scripts/fuzz.sh build-fuzz "${FUZZ_SECONDS:-8}" || rc=1
+    else
+        echo "fuzz build FAILED" >&2
+        rc=1
+    fi
+fi
+
+grep -E '^[0-9]+% tests passed' "$log" | tail -n 1
+exit "$rc"
