@@ -24,30 +24,60 @@ sembed_model_params sembed_model_default_params(void) {
 static const char *const pool_names[] = {"cls", "max", "mean", "mean_sqrt_len_tokens",
                                          "weightedmean", "lasttoken"};
 
+static const char *dtype_name(sembed_dtype d) {
+    return d == SEMBED_DTYPE_BF16 ? "bf16" : (d == SEMBED_DTYPE_INT8 ? "int8" : "fp32");
+}
+
+/* Chooses the kernel set and, for bf16 / int8, checks that it has the
+ * product (AUTO needs AVX512_BF16 / AVX512_VNNI; SCALAR runs the portable
+ * twins, slowly, anywhere). */
 static sembed_status pick_kernels(sembed_model *m, sembed_error *err) {
+    const kern_ops *base = NULL;
+    sembed_dtype dt = m->params.dtype;
     switch (m->params.kernel) {
     case SEMBED_KERNEL_AUTO:
-        m->ops = kern_ops_best();
-        return SEMBED_OK;
+        base = kern_ops_best();
+        if (base == &kern_ops_avx512)
+            base = &kern_ops_avx512_lowp;
+        break;
     case SEMBED_KERNEL_REFERENCE:
+        if (dt != SEMBED_DTYPE_FP32)
+            return set_error(err, SEMBED_ERR_INVALID_ARGUMENT,
+                             "the reference path is fp32 only (asked for %s)", dtype_name(dt));
         m->ops = NULL;
         return SEMBED_OK;
     case SEMBED_KERNEL_SCALAR:
-        m->ops = &kern_ops_scalar;
-        return SEMBED_OK;
+        base = &kern_ops_scalar;
+        break;
     case SEMBED_KERNEL_AVX2:
         if (!kern_cpu_has_avx2())
             return set_error(err, SEMBED_ERR_CPU, "this CPU lacks AVX2/FMA for --kernel avx2");
-        m->ops = &kern_ops_avx2;
-        return SEMBED_OK;
+        base = &kern_ops_avx2;
+        break;
     case SEMBED_KERNEL_AVX512:
         if (!kern_cpu_has_avx512())
             return set_error(err, SEMBED_ERR_CPU, "this CPU lacks AVX-512 for --kernel avx512");
-        m->ops = &kern_ops_avx512;
-        return SEMBED_OK;
+        base = &kern_ops_avx512_lowp;
+        break;
+    default:
+        return set_error(err, SEMBED_ERR_INVALID_ARGUMENT, "unknown kernel choice %d",
+                         (int)m->params.kernel);
     }
-    return set_error(err, SEMBED_ERR_INVALID_ARGUMENT, "unknown kernel choice %d",
-                     (int)m->params.kernel);
+    m->ops_storage = *base;
+    if (base == &kern_ops_avx512_lowp) {
+        if (!kern_cpu_has_avx512_bf16())
+            m->ops_storage.linear_bf16 = NULL;
+        if (!kern_cpu_has_avx512_vnni())
+            m->ops_storage.linear_int8 = NULL;
+    }
+    if (dt == SEMBED_DTYPE_BF16 && !m->ops_storage.linear_bf16)
+        return set_error(err, SEMBED_ERR_CPU,
+                         "--dtype bf16 needs AVX512_BF16, which this CPU lacks (use fp32)");
+    if (dt == SEMBED_DTYPE_INT8 && !m->ops_storage.linear_int8)
+        return set_error(err, SEMBED_ERR_CPU,
+                         "--dtype int8 needs AVX512_VNNI, which this CPU lacks (use fp32)");
+    m->ops = &m->ops_storage;
+    return SEMBED_OK;
 }
 
 /* Checks that the pieces of the folder fit together. */
@@ -112,9 +142,9 @@ sembed_status sembed_model_load(const char *dir, const sembed_model_params *para
         st = set_error(err, SEMBED_ERR_LIMIT, "model path too long");
         goto fail;
     }
-    if (m->params.dtype != SEMBED_DTYPE_FP32) {
-        st = set_error(err, SEMBED_ERR_UNSUPPORTED, "dtype %d is not available in this build",
-                       (int)m->params.dtype);
+    if (m->params.dtype != SEMBED_DTYPE_FP32 && m->params.dtype != SEMBED_DTYPE_BF16 &&
+        m->params.dtype != SEMBED_DTYPE_INT8) {
+        st = set_error(err, SEMBED_ERR_INVALID_ARGUMENT, "unknown dtype %d", (int)m->params.dtype);
         goto fail;
     }
     if ((st = pick_kernels(m, err)) != SEMBED_OK)
@@ -136,6 +166,8 @@ sembed_status sembed_model_load(const char *dir, const sembed_model_params *para
     if ((st = safetensors_open(file, &m->st, err)) != SEMBED_OK)
         goto fail;
     if ((st = weights_bind(m, err)) != SEMBED_OK)
+        goto fail;
+    if ((st = weights_quantize(m, err)) != SEMBED_OK)
         goto fail;
     if ((st = tokenizer_load(tdir, &m->tok, err)) != SEMBED_OK)
         goto fail;

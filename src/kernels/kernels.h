@@ -45,7 +45,8 @@ typedef void (*kern_linear_fn)(const float *W, const float *bias, const float *X
 #define KERN_TB 256
 
 static inline size_t kern_linear_scratch(void) {
-    return (size_t)KERN_KC * KERN_TB + (size_t)KERN_KC * 16;
+    /* packed X block, packed W panel, and per-token ranges (int8) */
+    return (size_t)KERN_KC * KERN_TB + (size_t)KERN_KC * 16 + 2 * (size_t)KERN_TB;
 }
 
 /* Per-token LayerNorm over N features, for t in [t0, t1):
@@ -71,6 +72,41 @@ static inline size_t kern_attention_scratch(int L) {
     return (size_t)(L + 16) * KERN_ATTN_BLOCK;
 }
 
+/* ---- reduced-precision matrix products ---------------------------------
+ *
+ * A weight matrix prepared once at load for the bf16 or int8 products:
+ *   bf16: W rounded to bfloat16 (round to nearest even), [N][kp] with the
+ *         row padded with zeros to an even length kp;
+ *   int8: W quantized per output row, w_q = round(W / scale[n]) with
+ *         scale[n] = max|W[n]| / 127, [N][kp] with kp a multiple of 4, and
+ *         rowsum[n] = sum_k w_q[n][k].
+ * Activations are converted per call: to bf16, or to unsigned 8-bit per
+ * token t with its own range, x ~ lo_t + step_t * x_u8 (x_u8 in 0..255).
+ * Accumulation is in fp32 (bf16) or exact int32 (int8), then
+ *   int8: Y = scale[n] * (step_t * acc + lo_t * rowsum[n])
+ * followed by bias, activation and residual as in the fp32 product. */
+typedef struct kern_qmat {
+    int N, K, kp;
+    uint16_t *bf16;               /* [N][kp] or NULL */
+    int8_t *i8;                   /* [N][kp] or NULL */
+    float *scale;                 /* [N] */
+    int32_t *rowsum;              /* [N] */
+} kern_qmat;
+
+typedef void (*kern_linear_q_fn)(const kern_qmat *W, const float *bias, const float *X,
+                                 size_t ldx, float *Y, size_t ldy, const float *R, size_t ldr,
+                                 int n0, int n1, int t0, int t1, kern_act act, float *scratch);
+
+/* fp32 -> bf16 with round to nearest even (NaN stays NaN). */
+static inline uint16_t kern_f32_to_bf16(float f) {
+    uint32_t b;
+    __builtin_memcpy(&b, &f, 4);
+    if ((b & 0x7FFFFFFFu) > 0x7F800000u)
+        return (uint16_t)((b >> 16) | 0x40u);
+    b += 0x7FFFu + ((b >> 16) & 1u);
+    return (uint16_t)(b >> 16);
+}
+
 /* One complete set of kernels for an instruction set. */
 typedef struct kern_ops {
     const char *name;             /* "scalar", "avx2", "avx512" */
@@ -78,11 +114,17 @@ typedef struct kern_ops {
     kern_layernorm_fn layernorm;
     kern_attention_fn attention;
     int linear_rows;              /* preferred granularity of [n0, n1) splits */
+    kern_linear_q_fn linear_bf16; /* NULL where the instructions are missing */
+    kern_linear_q_fn linear_int8;
 } kern_ops;
 
 extern const kern_ops kern_ops_scalar;
 extern const kern_ops kern_ops_avx2;
 extern const kern_ops kern_ops_avx512;
+/* AVX-512 with the AVX512_BF16 and AVX512_VNNI products filled in (use the
+ * bf16 one only when kern_cpu_has_avx512_bf16(), the int8 one only when
+ * kern_cpu_has_avx512_vnni()). */
+extern const kern_ops kern_ops_avx512_lowp;
 
 /* CPU features, detected once. */
 int kern_cpu_has_avx2(void);      /* AVX2 + FMA */
@@ -90,7 +132,8 @@ int kern_cpu_has_avx512(void);    /* AVX-512 F/BW/VL/DQ */
 int kern_cpu_has_avx512_bf16(void);
 int kern_cpu_has_avx512_vnni(void);
 
-/* The fastest kernel set this CPU runs. */
+/* The fastest kernel set this CPU runs (for bf16 / int8 products the
+ * caller checks that linear_bf16 / linear_int8 is not NULL). */
 const kern_ops *kern_ops_best(void);
 
 /* ---- element-wise helpers shared by all variants ------------------------- */

@@ -86,12 +86,10 @@ static void pack_x(const float *X, size_t ldx, int k0, int kc, int t, int cols, 
     }
 }
 
+/* Row pieces at the fixed stride KERN_KC (see kernels_avx512.c). */
 static void pack_w(const float *W, int K, int n, int mr, int k0, int kc, float *Wp) {
-    for (int r = 0; r < mr; r++) {
-        const float *src = W + (size_t)(n + r) * K + k0;
-        for (int k = 0; k < kc; k++)
-            Wp[(size_t)k * MR + r] = src[k];
-    }
+    for (int r = 0; r < mr; r++)
+        memcpy(Wp + (size_t)r * KERN_KC, W + (size_t)(n + r) * K + k0, (size_t)kc * sizeof *Wp);
 }
 
 static inline __attribute__((always_inline)) void
@@ -112,21 +110,21 @@ linear_tile(const float *Wp, const float *Xp, int kc, const float *bias, float *
             __m256 x0 = _mm256_load_ps(Xp), x1 = _mm256_load_ps(Xp + 8);
 #pragma GCC unroll 6
             for (int r = 0; r < mr; r++) {
-                __m256 b = _mm256_broadcast_ss(Wp + r);
+                __m256 b = _mm256_broadcast_ss(Wp + r * KERN_KC);
                 acc0[r] = _mm256_fmadd_ps(b, x0, acc0[r]);
                 acc1[r] = _mm256_fmadd_ps(b, x1, acc1[r]);
             }
             Xp += NC;
-            Wp += MR;
+            Wp++;
         }
     } else {
         for (int k = 0; k < kc; k++) {
             __m256 x0 = _mm256_load_ps(Xp);
 #pragma GCC unroll 6
             for (int r = 0; r < mr; r++)
-                acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(Wp + r), x0, acc0[r]);
+                acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(Wp + r * KERN_KC), x0, acc0[r]);
             Xp += NC;
-            Wp += MR;
+            Wp++;
         }
     }
 #pragma GCC unroll 6
@@ -169,8 +167,8 @@ static void linear_avx2(const float *W, const float *bias, const float *X, size_
                                     last, MR);
                     else
                         for (int r = 0; r < mr; r++)
-                            linear_tile(Wp + r, xs, kc, bias, Y, ldy, R, ldr, n + r, tb + j, cols,
-                                        act, first, last, 1);
+                            linear_tile(Wp + (size_t)r * KERN_KC, xs, kc, bias, Y, ldy, R, ldr,
+                                        n + r, tb + j, cols, act, first, last, 1);
                 }
             }
         }

@@ -90,14 +90,13 @@ static void pack_x(const float *X, size_t ldx, int k0, int kc, int t, int cols, 
     }
 }
 
-/* Copies W[n .. n + mr)[k0 .. k0 + kc) into Wp as [kc][MR] (rows past mr
- * are not touched and not read). */
+/* Copies W[n .. n + mr)[k0 .. k0 + kc) into Wp as mr rows of a fixed
+ * stride KERN_KC: a plain copy of row pieces (no transpose), and the
+ * micro-kernel reaches row r at the constant offset r * KERN_KC, so one
+ * base register serves all 12 broadcast streams. */
 static void pack_w(const float *W, int K, int n, int mr, int k0, int kc, float *Wp) {
-    for (int r = 0; r < mr; r++) {
-        const float *src = W + (size_t)(n + r) * K + k0;
-        for (int k = 0; k < kc; k++)
-            Wp[(size_t)k * MR + r] = src[k];
-    }
+    for (int r = 0; r < mr; r++)
+        memcpy(Wp + (size_t)r * KERN_KC, W + (size_t)(n + r) * K + k0, (size_t)kc * sizeof *Wp);
 }
 
 /* One micro-tile from packed panels: rows [n, n + mr) x columns
@@ -124,21 +123,21 @@ linear_tile(const float *Wp, const float *Xp, int kc, const float *bias, float *
             __m512 x0 = _mm512_load_ps(Xp), x1 = _mm512_load_ps(Xp + 16);
 #pragma GCC unroll 12
             for (int r = 0; r < mr; r++) {
-                __m512 b = _mm512_set1_ps(Wp[r]);
+                __m512 b = _mm512_set1_ps(Wp[r * KERN_KC]);
                 acc0[r] = _mm512_fmadd_ps(b, x0, acc0[r]);
                 acc1[r] = _mm512_fmadd_ps(b, x1, acc1[r]);
             }
             Xp += NC;
-            Wp += MR;
+            Wp++;
         }
     } else {
         for (int k = 0; k < kc; k++) {
             __m512 x0 = _mm512_load_ps(Xp);
 #pragma GCC unroll 12
             for (int r = 0; r < mr; r++)
-                acc0[r] = _mm512_fmadd_ps(_mm512_set1_ps(Wp[r]), x0, acc0[r]);
+                acc0[r] = _mm512_fmadd_ps(_mm512_set1_ps(Wp[r * KERN_KC]), x0, acc0[r]);
             Xp += NC;
-            Wp += MR;
+            Wp++;
         }
     }
 #pragma GCC unroll 12
@@ -182,8 +181,8 @@ static void linear_avx512(const float *W, const float *bias, const float *X, siz
                                     last, MR);
                     else
                         for (int r = 0; r < mr; r++)
-                            linear_tile(Wp + r, xs, kc, bias, Y, ldy, R, ldr, n + r, tb + j, cols,
-                                        act, first, last, 1);
+                            linear_tile(Wp + (size_t)r * KERN_KC, xs, kc, bias, Y, ldy, R, ldr,
+                                        n + r, tb + j, cols, act, first, last, 1);
                 }
             }
         }
@@ -310,6 +309,23 @@ static void attention_avx512(const float *Q, const float *K, const float *V, siz
         attn_rows(V, 1, ld, S, ls, L, ctx + ib, ldc, D, nb, 0.0f);
     }
 }
+
+void kern_linear_bf16_avx512(const kern_qmat *W, const float *bias, const float *X, size_t ldx,
+                             float *Y, size_t ldy, const float *R, size_t ldr, int n0, int n1,
+                             int t0, int t1, kern_act act, float *scratch);
+void kern_linear_int8_avx512(const kern_qmat *W, const float *bias, const float *X, size_t ldx,
+                             float *Y, size_t ldy, const float *R, size_t ldr, int n0, int n1,
+                             int t0, int t1, kern_act act, float *scratch);
+
+const kern_ops kern_ops_avx512_lowp = {
+    .name = "avx512",
+    .linear = linear_avx512,
+    .layernorm = layernorm_avx512,
+    .attention = attention_avx512,
+    .linear_rows = MR,
+    .linear_bf16 = kern_linear_bf16_avx512,
+    .linear_int8 = kern_linear_int8_avx512,
+};
 
 const kern_ops kern_ops_avx512 = {
     .name = "avx512",

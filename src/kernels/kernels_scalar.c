@@ -103,10 +103,98 @@ static void attention_scalar(const float *Q, const float *K, const float *V, siz
     }
 }
 
+/* ==== Reduced precision ================================================== */
+
+static float bf16_value(uint16_t h) {
+    uint32_t b = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+static void epilogue(float y, const float *bias, int n, kern_act act, const float *R, size_t ldr,
+                     int t, float *dst) {
+    y = y + (bias ? bias[n] : 0.0f);
+    if (act == KERN_ACT_GELU_ERF)
+        y = mathfn_gelu_erf(y);
+    if (R)
+        y = y + R[(size_t)n * ldr + t];
+    *dst = y;
+}
+
+/* The bf16 product as AVX512_BF16's VDPBF16PS defines it: activations
+ * rounded to bf16, pairs of products (exact in fp32) added to the fp32
+ * accumulator odd element first. Hardware may round the pair differently
+ * (one rounding instead of two); tests allow for that. */
+static void linear_bf16_scalar(const kern_qmat *W, const float *bias, const float *X, size_t ldx,
+                               float *Y, size_t ldy, const float *R, size_t ldr, int n0, int n1,
+                               int t0, int t1, kern_act act, float *scratch) {
+    (void)scratch;
+    int K = W->K;
+    for (int n = n0; n < n1; n++) {
+        const uint16_t *w = W->bf16 + (size_t)n * W->kp;
+        for (int t = t0; t < t1; t++) {
+            float acc = 0.0f;
+            for (int k = 0; k < W->kp; k += 2) {
+                float xe = bf16_value(kern_f32_to_bf16(X[(size_t)k * ldx + t]));
+                float xo = k + 1 < K ? bf16_value(kern_f32_to_bf16(X[(size_t)(k + 1) * ldx + t]))
+                                     : 0.0f;
+                acc = acc + xo * bf16_value(w[k + 1]);
+                acc = acc + xe * bf16_value(w[k]);
+            }
+            epilogue(acc, bias, n, act, R, ldr, t, &Y[(size_t)n * ldy + t]);
+        }
+    }
+}
+
+/* The range of token t's activations, for its 8-bit code: x ~ lo + step * u. */
+static void token_range(const float *X, size_t ldx, int K, int t, float *lo, float *step) {
+    float mn = X[t], mx = X[t];
+    for (int k = 1; k < K; k++) {
+        float v = X[(size_t)k * ldx + t];
+        mn = fminf(mn, v);
+        mx = fmaxf(mx, v);
+    }
+    float st = (mx - mn) / 255.0f;
+    *lo = mn;
+    *step = st > 0.0f ? st : 1.0f;
+}
+
+static uint8_t quantize_u8(float x, float lo, float step) {
+    float q = rintf((x - lo) / step);
+    q = q < 0.0f ? 0.0f : (q > 255.0f ? 255.0f : q);
+    return (uint8_t)q;
+}
+
+/* The int8 product: exact int32 sums of u8 activations times s8 weights,
+ * then the per-row and per-token scales. Bit-identical to the VNNI kernel. */
+static void linear_int8_scalar(const kern_qmat *W, const float *bias, const float *X, size_t ldx,
+                               float *Y, size_t ldy, const float *R, size_t ldr, int n0, int n1,
+                               int t0, int t1, kern_act act, float *scratch) {
+    (void)scratch;
+    int K = W->K;
+    for (int t = t0; t < t1; t++) {
+        float lo, step;
+        token_range(X, ldx, K, t, &lo, &step);
+        for (int n = n0; n < n1; n++) {
+            const int8_t *w = W->i8 + (size_t)n * W->kp;
+            int32_t acc = 0;
+            for (int k = 0; k < K; k++)
+                acc += (int32_t)quantize_u8(X[(size_t)k * ldx + t], lo, step) * w[k];
+            float a = step * (float)acc;
+            float b = lo * (float)W->rowsum[n];
+            float y = W->scale[n] * (a + b);
+            epilogue(y, bias, n, act, R, ldr, t, &Y[(size_t)n * ldy + t]);
+        }
+    }
+}
+
 const kern_ops kern_ops_scalar = {
     .name = "scalar",
     .linear = linear_scalar,
     .layernorm = layernorm_scalar,
     .attention = attention_scalar,
     .linear_rows = 4,
+    .linear_bf16 = linear_bf16_scalar,
+    .linear_int8 = linear_int8_scalar,
 };

@@ -212,11 +212,13 @@ typedef struct linear_job {
     int n_mats;
     struct {
         const float *W, *b;
+        const kern_qmat *Q;      /* reduced-precision weights, or NULL */
         float *Y;
         const float *R;
         size_t ldy, ldr;
         int N;
     } m[3];
+    kern_linear_q_fn qfn;        /* the bf16 / int8 product for Q */
     const float *X;
     size_t ldx;
     int K, T;
@@ -229,10 +231,15 @@ static void linear_region(void *arg, int ith, int nth) {
     for (int i = 0; i < j->n_mats; i++) {
         int n0, n1, t0, t1;
         split_work(j->m[i].N, j->T, j->ops->linear_rows, ith, nth, &n0, &n1, &t0, &t1);
-        if (n0 < n1 && t0 < t1)
+        if (n0 >= n1 || t0 >= t1)
+            continue;
+        float *scratch = j->scratch + (size_t)ith * kern_linear_scratch();
+        if (j->m[i].Q)
+            j->qfn(j->m[i].Q, j->m[i].b, j->X, j->ldx, j->m[i].Y, j->m[i].ldy, j->m[i].R,
+                   j->m[i].ldr, n0, n1, t0, t1, j->act, scratch);
+        else
             j->ops->linear(j->m[i].W, j->m[i].b, j->X, j->ldx, j->m[i].Y, j->m[i].ldy, j->m[i].R,
-                           j->m[i].ldr, j->K, n0, n1, t0, t1, j->act,
-                           j->scratch + (size_t)ith * kern_linear_scratch());
+                           j->m[i].ldr, j->K, n0, n1, t0, t1, j->act, scratch);
     }
 }
 
@@ -337,12 +344,20 @@ static void act_region(void *arg, int ith, int nth) {
 
 /* ==== Forward ============================================================= */
 
-static void run_linear(encoder_state *s, const float *W, const float *b, const float *X,
-                       size_t ldx, float *Y, size_t ldy, const float *R, int N, int K, int T,
-                       kern_act act) {
+/* The product for the model's dtype: fp32 W, or its bf16 / int8 form. */
+static kern_linear_q_fn qfn_of(const encoder_state *s) {
+    sembed_dtype dt = s->model->params.dtype;
+    return dt == SEMBED_DTYPE_BF16 ? s->ops->linear_bf16
+                                   : (dt == SEMBED_DTYPE_INT8 ? s->ops->linear_int8 : NULL);
+}
+
+static void run_linear(encoder_state *s, const float *W, const kern_qmat *Q, const float *b,
+                       const float *X, size_t ldx, float *Y, size_t ldy, const float *R, int N,
+                       int K, int T, kern_act act) {
     linear_job j = {.ops = s->ops, .n_mats = 1, .X = X, .ldx = ldx, .K = K, .T = T, .act = act,
-                    .scratch = s->lin_scratch};
+                    .scratch = s->lin_scratch, .qfn = qfn_of(s)};
     j.m[0].W = W;
+    j.m[0].Q = Q;
     j.m[0].b = b;
     j.m[0].Y = Y;
     j.m[0].R = R;
@@ -361,17 +376,19 @@ static void run_layernorm(encoder_state *s, float *X, int N, int T, const float 
                      threads_for(s, (double)N * T, PARALLEL_MIN_ELEMS));
 }
 
-static void run_layer(encoder_state *s, const bert_layer *L) {
+static void run_layer(encoder_state *s, const bert_layer *L, const bert_layer_q *LQ) {
     const bert_config *c = &s->model->cfg.bert;
     int H = c->hidden_size, Fd = c->intermediate_size, T = s->n_tok;
     size_t ld = s->ld;
 
     /* q, k, v = x W^T + b, in one region. */
     linear_job qkv = {.ops = s->ops, .n_mats = 3, .X = s->X, .ldx = ld, .K = H, .T = T,
-                      .act = KERN_ACT_NONE, .scratch = s->lin_scratch};
+                      .act = KERN_ACT_NONE, .scratch = s->lin_scratch, .qfn = qfn_of(s)};
     const float *Ws[3] = {L->wq, L->wk, L->wv}, *bs[3] = {L->bq, L->bk, L->bv};
+    const kern_qmat *Qs[3] = {LQ ? &LQ->q : NULL, LQ ? &LQ->k : NULL, LQ ? &LQ->v : NULL};
     for (int i = 0; i < 3; i++) {
         qkv.m[i].W = Ws[i];
+        qkv.m[i].Q = Qs[i];
         qkv.m[i].b = bs[i];
         qkv.m[i].Y = s->QKV + (size_t)i * H * ld;
         qkv.m[i].R = NULL;
@@ -390,7 +407,8 @@ static void run_layer(encoder_state *s, const bert_layer *L) {
                                  PARALLEL_MIN_FLOPS));
 
     /* x1 = LayerNorm(ctx Wo^T + bo + x) */
-    run_linear(s, L->wo, L->bo, s->C, ld, s->A, ld, s->X, H, H, T, KERN_ACT_NONE);
+    run_linear(s, L->wo, LQ ? &LQ->o : NULL, L->bo, s->C, ld, s->A, ld, s->X, H, H, T,
+               KERN_ACT_NONE);
     run_layernorm(s, s->A, H, T, L->ln1_g, L->ln1_b);
 
     /* x2 = LayerNorm(act(x1 Wi^T + bi) W2^T + b2 + x1), FFN_CHUNK columns
@@ -398,16 +416,18 @@ static void run_layer(encoder_state *s, const bert_layer *L) {
     int fused = c->act == BERT_ACT_GELU;
     for (int c0 = 0; c0 < T; c0 += FFN_CHUNK) {
         int cols = T - c0 < FFN_CHUNK ? T - c0 : FFN_CHUNK;
-        run_linear(s, L->wi, L->bi, s->A + c0, ld, s->F, FFN_CHUNK, NULL, Fd, H, cols,
-                   fused ? KERN_ACT_GELU_ERF : KERN_ACT_NONE);
+        run_linear(s, L->wi, LQ ? &LQ->i : NULL, L->bi, s->A + c0, ld, s->F, FFN_CHUNK, NULL, Fd,
+                   H, cols, fused ? KERN_ACT_GELU_ERF : KERN_ACT_NONE);
         if (!fused) {
             act_job aj2 = {.Y = s->F, .ld = FFN_CHUNK, .N = Fd, .T = cols, .act = c->act};
             threadpool_run_n(s->pool, act_region, &aj2,
                              threads_for(s, (double)Fd * cols, PARALLEL_MIN_ELEMS));
         }
         linear_job j2 = {.ops = s->ops, .n_mats = 1, .X = s->F, .ldx = FFN_CHUNK, .K = Fd,
-                         .T = cols, .act = KERN_ACT_NONE, .scratch = s->lin_scratch};
+                         .T = cols, .act = KERN_ACT_NONE, .scratch = s->lin_scratch,
+                         .qfn = qfn_of(s)};
         j2.m[0].W = L->w2;
+        j2.m[0].Q = LQ ? &LQ->out : NULL;
         j2.m[0].b = L->b2;
         j2.m[0].Y = s->X + c0;
         j2.m[0].R = s->A + c0;
@@ -477,7 +497,7 @@ sembed_status encoder_forward(encoder_state *s, const encoder_batch *batch, floa
     threadpool_run_n(s->pool, embed_region, &ej,
                      threads_for(s, (double)n_tok * H, PARALLEL_MIN_ELEMS));
     for (int l = 0; l < c->n_layers; l++)
-        run_layer(s, &m->w.layers[l]);
+        run_layer(s, &m->w.layers[l], m->w.qlayers ? &m->w.qlayers[l] : NULL);
     if (tokens_out) {
         for (int t = 0; t < batch->len[0]; t++)
             for (int n = 0; n < H; n++)

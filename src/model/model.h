@@ -30,12 +30,18 @@ typedef struct bert_layer {
     const float *ln2_g, *ln2_b;  /* output.LayerNorm       [H] */
 } bert_layer;
 
+/* The six products of a layer in reduced precision (dtype bf16 / int8). */
+typedef struct bert_layer_q {
+    kern_qmat q, k, v, o, i, out;
+} bert_layer_q;
+
 typedef struct bert_weights {
     const float *word;           /* embeddings.word_embeddings       [V][H] */
     const float *pos;            /* embeddings.position_embeddings   [P][H] */
     const float *type;           /* embeddings.token_type_embeddings [TV][H] */
     const float *ln_g, *ln_b;    /* embeddings.LayerNorm             [H] */
     bert_layer *layers;          /* [n_layers] */
+    bert_layer_q *qlayers;       /* [n_layers] when dtype is bf16 / int8 */
 } bert_weights;
 
 typedef struct dense_weights {
@@ -55,6 +61,7 @@ struct sembed_model {
     size_t n_owned;
     sembed_tokenizer *tok;
     const kern_ops *ops;                      /* NULL: the reference path */
+    kern_ops ops_storage;                     /* what ops points to */
     int pooled_dim;                           /* hidden_size x pooling modes */
     int dim;                                  /* after the Dense modules */
     char pooling_name[96];
@@ -66,7 +73,15 @@ struct sembed_model {
  * model->w / model->dense, checking each shape against config.json and
  * converting F16/BF16 to F32. */
 sembed_status weights_bind(sembed_model *model, sembed_error *err);
+/* For dtype bf16 / int8: prepares the six products of every layer. */
+sembed_status weights_quantize(sembed_model *model, sembed_error *err);
 void weights_release(sembed_model *model);
+
+/* ---- quant.c ---- */
+
+/* Prepares W [N][K] for the bf16 or int8 products; -1 when out of memory. */
+int quant_init(kern_qmat *q, const float *W, int N, int K, sembed_dtype dtype);
+void quant_free(kern_qmat *q);
 
 /* ---- encoder.c ---- */
 

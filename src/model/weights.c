@@ -249,7 +249,42 @@ sembed_status weights_bind(sembed_model *m, sembed_error *err) {
     return SEMBED_OK;
 }
 
+sembed_status weights_quantize(sembed_model *m, sembed_error *err) {
+    if (m->params.dtype == SEMBED_DTYPE_FP32)
+        return SEMBED_OK;
+    const bert_config *c = &m->cfg.bert;
+    int H = c->hidden_size, F = c->intermediate_size;
+    m->w.qlayers = calloc((size_t)c->n_layers, sizeof *m->w.qlayers);
+    if (!m->w.qlayers)
+        return set_error(err, SEMBED_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int l = 0; l < c->n_layers; l++) {
+        const bert_layer *L = &m->w.layers[l];
+        bert_layer_q *Q = &m->w.qlayers[l];
+        if (quant_init(&Q->q, L->wq, H, H, m->params.dtype) ||
+            quant_init(&Q->k, L->wk, H, H, m->params.dtype) ||
+            quant_init(&Q->v, L->wv, H, H, m->params.dtype) ||
+            quant_init(&Q->o, L->wo, H, H, m->params.dtype) ||
+            quant_init(&Q->i, L->wi, F, H, m->params.dtype) ||
+            quant_init(&Q->out, L->w2, H, F, m->params.dtype))
+            return set_error(err, SEMBED_ERR_OUT_OF_MEMORY, "out of memory preparing weights");
+    }
+    return SEMBED_OK;
+}
+
 void weights_release(sembed_model *m) {
+    if (m->w.qlayers) {
+        for (int l = 0; l < m->cfg.bert.n_layers; l++) {
+            bert_layer_q *Q = &m->w.qlayers[l];
+            quant_free(&Q->q);
+            quant_free(&Q->k);
+            quant_free(&Q->v);
+            quant_free(&Q->o);
+            quant_free(&Q->i);
+            quant_free(&Q->out);
+        }
+        free(m->w.qlayers);
+        m->w.qlayers = NULL;
+    }
     for (size_t i = 0; i < m->n_owned; i++)
         free(m->owned[i]);
     free(m->owned);

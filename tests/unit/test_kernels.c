@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "kernels/kernels.h"
+#include "model/model.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
@@ -276,6 +277,89 @@ static void test_gelu_and_exp(void **state) {
     assert_true(kern_gelu_erf(10.0f) == 10.0f);
 }
 
+/* ---- bf16 and int8 products ---- */
+
+/* The SIMD products against the scalar twins: int8 bit for bit (integer
+ * sums, then the same float operations); bf16 within the rounding freedom
+ * of VDPBF16PS (one or two roundings per pair). Also column independence. */
+static void check_lowp(int N, int K, int T, sembed_dtype dt, kern_act act) {
+    if (!kern_cpu_has_avx512() ||
+        (dt == SEMBED_DTYPE_BF16 ? !kern_cpu_has_avx512_bf16() : !kern_cpu_has_avx512_vnni())) {
+        printf("note: %s SIMD product not run: the CPU lacks the instructions\n",
+               dt == SEMBED_DTYPE_BF16 ? "bf16" : "int8");
+        return;
+    }
+    size_t ld = (size_t)T + 1;
+    float *W = rand_vec((size_t)N * K, 0.1f), *b = rand_vec((size_t)N, 0.5f);
+    float *X = rand_vec((size_t)K * ld, 1.5f), *R = rand_vec((size_t)N * ld, 1.0f);
+    float *ref = calloc((size_t)N * ld, sizeof(float)), *out = calloc((size_t)N * ld, sizeof(float));
+    kern_qmat q;
+    assert_int_equal(quant_init(&q, W, N, K, dt), 0);
+    kern_linear_q_fn simd = dt == SEMBED_DTYPE_BF16 ? kern_ops_avx512_lowp.linear_bf16
+                                                    : kern_ops_avx512_lowp.linear_int8;
+    kern_linear_q_fn twin = dt == SEMBED_DTYPE_BF16 ? kern_ops_scalar.linear_bf16
+                                                    : kern_ops_scalar.linear_int8;
+    twin(&q, b, X, ld, ref, ld, R, ld, 0, N, 0, T, act, lin_scratch);
+    int mid = T / 2;
+    simd(&q, b, X, ld, out, ld, R, ld, 0, N, 0, mid, act, lin_scratch);
+    simd(&q, b, X, ld, out, ld, R, ld, 0, N / 2, mid, T, act, lin_scratch);
+    simd(&q, b, X, ld, out, ld, R, ld, N / 2, N, mid, T, act, lin_scratch);
+    double worst = 0, scale = 0;
+    for (int n = 0; n < N; n++)
+        for (int t = 0; t < T; t++) {
+            double d = fabs((double)ref[(size_t)n * ld + t] - out[(size_t)n * ld + t]);
+            worst = fmax(worst, d);
+            scale = fmax(scale, fabs(ref[(size_t)n * ld + t]));
+        }
+    if (dt == SEMBED_DTYPE_INT8) {
+        if (worst != 0.0)
+            fail_msg("int8 N=%d K=%d T=%d: SIMD differs from the scalar twin by %.3g", N, K, T,
+                     worst);
+    } else if (worst > 1e-5 * scale * sqrt((double)K)) {
+        fail_msg("bf16 N=%d K=%d T=%d: SIMD differs from the scalar twin by %.3g", N, K, T, worst);
+    }
+    /* A column alone gives the same bits as in the block. */
+    float *col = malloc((size_t)K * sizeof(float)), *one = malloc((size_t)N * sizeof(float));
+    int t = T - 1;
+    for (int k = 0; k < K; k++)
+        col[k] = X[(size_t)k * ld + t];
+    simd(&q, b, col, 1, one, 1, NULL, 0, 0, N, 0, 1, act, lin_scratch);
+    simd(&q, b, X, ld, out, ld, NULL, 0, 0, N, 0, T, act, lin_scratch);
+    for (int n = 0; n < N; n++)
+        assert_memory_equal(&one[n], &out[(size_t)n * ld + t], sizeof(float));
+    /* And the product is close to the fp32 one (quantization error only). */
+    kern_ops_scalar.linear(W, b, X, ld, ref, ld, NULL, 0, K, 0, N, 0, T, act, lin_scratch);
+    double rel = 0, norm = 0;
+    for (int n = 0; n < N; n++)
+        for (int u = 0; u < T; u++) {
+            double d = ref[(size_t)n * ld + u] - out[(size_t)n * ld + u];
+            rel += d * d;
+            norm += (double)ref[(size_t)n * ld + u] * ref[(size_t)n * ld + u];
+        }
+    rel = sqrt(rel / norm);
+    assert_true(rel < (dt == SEMBED_DTYPE_BF16 ? 0.01 : 0.03));
+    quant_free(&q);
+    free(W);
+    free(b);
+    free(X);
+    free(R);
+    free(ref);
+    free(out);
+    free(col);
+    free(one);
+}
+
+static void test_lowp(void **state) {
+    static const int shapes[][3] = {{1, 4, 1}, {12, 8, 33}, {25, 33, 17}, {48, 384, 70},
+                                    {24, 1536, 40}, {13, 390, 300}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int dt = SEMBED_DTYPE_BF16; dt <= SEMBED_DTYPE_INT8; dt++) {
+            check_lowp(shapes[i][0], shapes[i][1], shapes[i][2], (sembed_dtype)dt, KERN_ACT_NONE);
+            check_lowp(shapes[i][0], shapes[i][1], shapes[i][2], (sembed_dtype)dt,
+                       KERN_ACT_GELU_ERF);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_shapes),
@@ -283,6 +367,7 @@ int main(void) {
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_gelu_and_exp),
+        cmocka_unit_test(test_lowp),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
