@@ -115,6 +115,47 @@ static double measure_peak(int threads) {
     return best;
 }
 
+/* ==== Machine load ========================================================= */
+
+/* Busy and total jiffies of the whole machine (/proc/stat "cpu" line), so
+ * that the share of the CPU other processes used during the timed passes
+ * can be reported beside the figures, as the peer harness does. */
+static int machine_jiffies(double *busy, double *total) {
+    FILE *fp = fopen("/proc/stat", "r");
+    if (!fp)
+        return -1;
+    unsigned long long v[10] = {0};
+    int n = fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
+    fclose(fp);
+    if (n < 8)
+        return -1;
+    double idle = (double)v[3] + (double)v[4];
+    double sum = 0;
+    for (int i = 0; i < 8; i++)
+        sum += (double)v[i];
+    *busy = sum - idle;
+    *total = sum;
+    return 0;
+}
+
+static double process_cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void loadavg(char *buf, size_t cap) {
+    FILE *fp = fopen("/proc/loadavg", "r");
+    buf[0] = 0;
+    if (fp) {
+        if (fscanf(fp, "%15s", buf) != 1)
+            buf[0] = 0;
+        fclose(fp);
+    }
+    (void)cap;
+}
+
 /* ==== Timing ============================================================== */
 
 static int cmp_double(const void *a, const void *b) {
@@ -197,9 +238,15 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!model_name || !input)
         return cli_usage_error("bench", "--model and --input are required");
+    char wl_buf[256];
     if (!workload) {
+        /* The harness's workload name: the file name without .ids.jsonl etc. */
         const char *slash = strrchr(input, '/');
-        workload = slash ? slash + 1 : input;
+        snprintf(wl_buf, sizeof wl_buf, "%s", slash ? slash + 1 : input);
+        char *dot = strchr(wl_buf, '.');
+        if (dot && dot != wl_buf)
+            *dot = 0;
+        workload = wl_buf;
     }
     cli_texts in;
     if (cli_read_texts(input, (cli_input_format)fmt, &in))
@@ -254,7 +301,15 @@ int cmd_bench(int argc, char **argv) {
     if (min_calls > 0 && (long)n_batches * passes < min_calls)
         passes = (min_calls + (long)n_batches - 1) / (long)n_batches;
     times = malloc((size_t)(passes + warmup) * sizeof *times);
+    char load_before[16], load_after[16];
+    loadavg(load_before, sizeof load_before);
+    double busy0 = 0, total0 = 0, busy1 = 0, total1 = 0, own0 = 0, wall0 = 0;
     for (long p = 0; p < warmup + passes; p++) {
+        if (p == warmup) {
+            machine_jiffies(&busy0, &total0);
+            own0 = process_cpu_seconds();
+            wall0 = cli_now();
+        }
         double t0 = cli_now();
         for (size_t i = 0; i < in.n; i += (size_t)batch) {
             size_t n = in.n - i < (size_t)batch ? in.n - i : (size_t)batch;
@@ -271,24 +326,39 @@ int cmd_bench(int argc, char **argv) {
         }
         times[p] = cli_now() - t0;
     }
+    machine_jiffies(&busy1, &total1);
+    double own = process_cpu_seconds() - own0, wall = cli_now() - wall0;
+    loadavg(load_after, sizeof load_after);
+    long hz = sysconf(_SC_CLK_TCK);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    double machine_busy = total1 > total0 ? (busy1 - busy0) / (double)hz : 0;
+    double foreign = wall > 0 && cpus > 0 ? (machine_busy - own) / (wall * (double)cpus) : 0;
+    if (foreign < 0)
+        foreign = 0;
     double *t = times + warmup;
     qsort(t, (size_t)passes, sizeof *t, cmp_double);
     double med = passes % 2 ? t[passes / 2] : 0.5 * (t[passes / 2 - 1] + t[passes / 2]);
     double tmin = t[0], tmax = t[passes - 1];
-    if (peak <= 0)
+    int peak_given = peak > 0;
+    if (!peak_given)
         peak = measure_peak(n_threads);
     double gf = flops / med / 1e9;
-    printf("{\"peer\": \"sembed\", \"variant\": \"%s-%s\", \"threads\": %d, \"workload\": \"%s\", "
+    const char *dt = mp.dtype == SEMBED_DTYPE_FP32 ? "fp32"
+                     : (mp.dtype == SEMBED_DTYPE_BF16 ? "bf16" : "int8");
+    printf("{\"peer\": \"sembed-%s\", \"variant\": \"%s-%s\", \"threads\": %d, \"workload\": \"%s\", "
            "\"n_sent\": %zu, \"tokens\": %llu, \"batch\": %ld, \"n_batches\": %zu, \"reps\": %ld, "
            "\"sec_median\": %.6f, \"sec_min\": %.6f, \"sec_max\": %.6f, "
            "\"sent_per_s\": %.2f, \"sent_per_s_min\": %.2f, \"sent_per_s_max\": %.2f, "
            "\"tok_per_s\": %.1f, \"latency_ms\": %.4f, \"gflops_per_s\": %.1f, "
-           "\"peak_gflops\": %.1f, \"pct_peak\": %.1f, \"kernel\": \"%s\", "
-           "\"flops_note\": \"real (unpadded) tokens\"}\n",
-           mp.dtype == SEMBED_DTYPE_FP32 ? "fp32" : (mp.dtype == SEMBED_DTYPE_BF16 ? "bf16" : "int8"),
-           info.kernel, n_threads, workload, in.n, (unsigned long long)tokens, batch, n_batches,
-           passes, med, tmin, tmax, in.n / med, in.n / tmax, in.n / tmin, tokens / med,
-           med / n_batches * 1e3, gf, peak, peak > 0 ? 100.0 * gf / peak : 0.0, info.kernel);
+           "\"peak_gflops\": %.1f, \"pct_peak\": %.1f, \"peak_source\": \"%s\", "
+           "\"flops_note\": \"model FLOPs of the real (unpadded) tokens: sembed pads nothing\", "
+           "\"foreign_cpu\": %.3f, \"own_cpus\": %.2f, \"loadavg_before\": \"%s\", "
+           "\"loadavg_after\": \"%s\", \"env\": {\"sembed\": \"%s\", \"kernel\": \"%s\"}}\n",
+           dt, dt, info.kernel, n_threads, workload, in.n, (unsigned long long)tokens, batch,
+           n_batches, passes, med, tmin, tmax, in.n / med, in.n / tmax, in.n / tmin, tokens / med,
+           med / n_batches * 1e3, gf, peak, peak > 0 ? 100.0 * gf / peak : 0.0,
+           peak_given ? "given (--peak)" : "measured in-register now", foreign,
+           wall > 0 ? own / wall : 0.0, load_before, load_after, sembed_version(), info.kernel);
     if (!json_only)
         fprintf(stderr, "sembed bench: %s: %.1f sentences/s, %.0f tokens/s, %.1f GFLOP/s "
                         "(%.0f%% of %.0f), %.3f ms per batch\n",

@@ -232,25 +232,30 @@ attn_tile(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, in
           size_t ldo, int cols, float s, const int rows, const int nv) {
     __m512 acc[AR][AV];
     __mmask16 m[AV];
+#pragma GCC unroll 4
     for (int v = 0; v < nv; v++)
         m[v] = tail_mask(cols - 16 * v);
 #pragma GCC unroll 6
     for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
         for (int v = 0; v < nv; v++)
             acc[r][v] = _mm512_setzero_ps();
     for (int e = 0; e < E; e++) {
         __m512 bv[AV];
+#pragma GCC unroll 4
         for (int v = 0; v < nv; v++)
             bv[v] = _mm512_maskz_loadu_ps(m[v], b + (size_t)e * ldb + 16 * v);
 #pragma GCC unroll 6
         for (int r = 0; r < rows; r++) {
             __m512 av = _mm512_set1_ps(a[(size_t)e * a_e + (size_t)r * a_r]);
+#pragma GCC unroll 4
             for (int v = 0; v < nv; v++)
                 acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
     }
 #pragma GCC unroll 6
     for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
         for (int v = 0; v < nv; v++) {
             __m512 o = s != 0.0f ? _mm512_mul_ps(acc[r][v], _mm512_set1_ps(s)) : acc[r][v];
             _mm512_mask_storeu_ps(out + (size_t)r * ldo + 16 * v, m[v], o);
