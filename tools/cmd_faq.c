@@ -24,8 +24,8 @@ static const char *const faqs[] = {
     "What is the monthly premium for Medicare Part B?",
     "How do I terminate my Medicare Part B (medical insurance)?",
     "How do I sign up for Medicare?",
-    "Can I sign up for Medicare Part B if I am working and have health insurance through an "
-    "employer?",
+    ("Can I sign up for Medicare Part B if I am working and have health insurance through an "
+     "employer?"),
     "How do I sign up for Medicare Part B if I already have Part A?",
     "What are Medicare late enrollment penalties?",
     "What is Medicare and who can get it?",
@@ -150,12 +150,26 @@ int cmd_faq(int argc, char **argv) {
     memset(&res, 0, sizeof res);
     char tmp_dir[4096] = "", tmp_db[4200] = "";
 
-    if (store_cli_model_load(model_name, (int)threads, &m)) {
-        cli_error("no model to run the FAQ demo: get one with 'sembed pull %s', or pass "
+    /* Resolved here rather than by cli_resolve_model(), so that a missing
+     * model gives one line that also says how to get one. */
+    char dir[4096];
+    sembed_hub_info hub;
+    memset(&hub, 0, sizeof hub);
+    cli_hub_bar bar;
+    cli_hub_bar_init(&bar);
+    sembed_hub_params hp = sembed_hub_default_params();
+    hp.progress = cli_hub_bar_update;
+    hp.progress_user = &bar;
+    sembed_status rs = sembed_hub_resolve(model_name, &hp, dir, sizeof dir, &hub, &err);
+    cli_hub_bar_finish(&bar);
+    if (rs != SEMBED_OK) {
+        cli_error("no model for the FAQ demo (%s): get one with 'sembed pull %s', or pass "
                   "--model DIR (a sentence-transformers model folder)",
-                  FAQ_DEFAULT_MODEL);
+                  err.message, FAQ_DEFAULT_MODEL);
         goto done;
     }
+    if (store_cli_model_load_dir(dir, &hub, (int)threads, &m))
+        goto done;
     if (!db) {
         const char *base = getenv("TMPDIR");
         snprintf(tmp_dir, sizeof tmp_dir, "%s/sembed-faq-XXXXXX", base && *base ? base : "/tmp");

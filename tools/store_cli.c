@@ -34,14 +34,22 @@ int store_cli_model_load(const char *name, int n_threads, store_cli_model *m) {
     int rc = cli_resolve_model_info(name, dir, sizeof dir, &hub);
     if (rc)
         return rc;
+    return store_cli_model_load_dir(dir, &hub, n_threads, m);
+}
+
+int store_cli_model_load_dir(const char *dir, const sembed_hub_info *hub, int n_threads,
+                             store_cli_model *m) {
+    memset(m, 0, sizeof *m);
     sembed_error err;
     sembed_model_params mp = sembed_model_default_params();
     if (sembed_model_load(dir, &mp, &m->model, &err) != SEMBED_OK)
         return cli_fail(&err);
     /* A Hub model is recorded by repo id and commit, a plain folder by its
      * absolute path; the weights hash decides sameness either way. */
-    const char *id_name = hub.repo_id[0] ? hub.repo_id : dir;
-    const char *revision = hub.commit[0] ? hub.commit : hub.revision[0] ? hub.revision : NULL;
+    const char *id_name = hub && hub->repo_id[0] ? hub->repo_id : dir;
+    const char *revision = !hub ? NULL
+                           : hub->commit[0] ? hub->commit
+                           : hub->revision[0] ? hub->revision : NULL;
     if (sembed_store_model_from(m->model, id_name, revision, &m->id, &err) != SEMBED_OK) {
         store_cli_model_free(m);
         return cli_fail(&err);

@@ -31,6 +31,10 @@ typedef struct store_cli_model {
  * commit for a Hub model, the absolute folder otherwise; the weights hash).
  * Prints errors; returns 0 or CLI_FAIL. */
 int store_cli_model_load(const char *name, int n_threads, store_cli_model *m);
+/* The same for a folder already resolved; hub (may be NULL) says where it
+ * came from. */
+int store_cli_model_load_dir(const char *dir, const sembed_hub_info *hub, int n_threads,
+                             store_cli_model *m);
 void store_cli_model_free(store_cli_model *m);
 
 /* Loads the model for searching `store`: `name` when given (it must be the

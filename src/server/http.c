@@ -605,6 +605,7 @@ int srv_http_run(const srv_config *cfg, srv_app *app) {
     int rc = 1;
 
     int family = AF_INET, port = 0;
+    MHD_socket qfd = MHD_INVALID_SOCKET;
     char addr_text[64];
     int lfd = listen_on(cfg->host, cfg->port, &family, &port, addr_text, sizeof addr_text);
     if (lfd < 0)
@@ -654,9 +655,12 @@ int srv_http_run(const srv_config *cfg, srv_app *app) {
     logf_("%s: finishing %d request(s) in flight, then exiting", strsignal(sig),
           atomic_load(&h.active));
     srv_app_set_draining(app);
-    MHD_socket qfd = MHD_quiesce_daemon(h.daemon);
+    /* The pool threads drop the listening socket from their epoll sets
+     * asynchronously: shut it down now (new connections are refused) but
+     * close it only once the daemon has stopped. */
+    qfd = MHD_quiesce_daemon(h.daemon);
     if (qfd != MHD_INVALID_SOCKET)
-        close(qfd);
+        shutdown(qfd, SHUT_RDWR);
     double deadline = mono_now() + cfg->drain_timeout;
     int said = 0;
     while (atomic_load(&h.active) > 0) {
@@ -691,6 +695,8 @@ stop:
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(h.daemon);
+    if (qfd != MHD_INVALID_SOCKET)
+        close(qfd);
     if (rc == 0)
         logf_("stopped");
 out:

@@ -120,7 +120,10 @@ class Server:
         """SIGTERM, then the exit status (None when it had to be killed)."""
         self.signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=timeout * SLOW)
+            rc = self.proc.wait(timeout=timeout * SLOW)
+            if rc != 0:  # show why (a sanitizer report, a crash) in the test output
+                print(f"server exited with {rc}; the end of its log:\n{self.text()[-6000:]}")
+            return rc
         except subprocess.TimeoutExpired:
             self.kill()
             return None

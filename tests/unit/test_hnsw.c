@@ -1,9 +1,10 @@
 /*
  * test_hnsw.c - the HNSW index (src/search/hnsw*): build, search, save and
  * load; recall@10 against an exact double-precision oracle; every prefix of
- * a small index file and thousands of bit flips load as a clean error;
- * header lies; concurrent searches with different ef; the run-time
- * distance kernels against each other; argument checks.
+ * a small index file is refused, 1,000 bit flips never crash (and are all
+ * refused with the checksum); header lies; concurrent searches with
+ * different ef; the run-time distance kernels against each other; argument
+ * checks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -356,7 +357,7 @@ static void test_bit_flips(void **state) {
     uint64_t s = 99;
     float q[4] = {0.5f, -0.25f, 1.0f, 0.125f};
     int loaded = 0;
-    for (int t = 0; t < 3000; t++) {
+    for (int t = 0; t < 1000; t++) {
         size_t pos = (size_t)(rng_next(&s) % len);
         unsigned bit = (unsigned)(rng_next(&s) % 8);
         b[pos] ^= (unsigned char)(1u << bit);
@@ -376,7 +377,7 @@ static void test_bit_flips(void **state) {
         assert_int_equal(sembed_hnsw_load(path, dim, &p, sha, &h, &err), SEMBED_ERR_FORMAT);
         b[pos] ^= (unsigned char)(1u << bit);
     }
-    print_message("bit flips that still load without a checksum: %d of 3000\n", loaded);
+    print_message("bit flips that still load without a checksum: %d of 1000\n", loaded);
     free(b);
 }
 
