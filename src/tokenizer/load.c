@@ -291,8 +291,9 @@ static sembed_status check_pretokenizer(json_t *root, sembed_error *err) {
 }
 
 /* Model vocabulary from model.vocab (string -> id). */
-static sembed_status parse_model(tok_full *f, json_t *root, json_t **vocab_out, int32_t *max_id,
-                                 char *unk, size_t unk_cap, sembed_error *err) {
+static sembed_status parse_model(tok_full *f, json_t *root, const tok_vocab_scan *vs,
+                                 json_t **vocab_out, int32_t *max_id, char *unk, size_t unk_cap,
+                                 sembed_error *err) {
     const char *F = "tokenizer.json";
     sembed_tokenizer *t = &f->tok;
     json_t *m = json_object_get(root, "model");
@@ -344,11 +345,26 @@ static sembed_status parse_model(tok_full *f, json_t *root, json_t **vocab_out, 
         json_int_t x = json_integer_value(v);
         t->max_word_chars = x > TOK_MAX_WORD_CHARS ? TOK_MAX_WORD_CHARS : (size_t)x;
     }
-    size_t n = json_object_size(vocab);
+    size_t n = vs ? vs->n : json_object_size(vocab);
     if (n > TOK_MAX_VOCAB)
         return set_error(err, SEMBED_ERR_LIMIT, "%s: model.vocab has %zu entries, more than %d",
                          F, n, TOK_MAX_VOCAB);
     *max_id = -1;
+    if (vs) {
+        /* The same checks on the scanned entries; max_id is taken after the
+         * table is filled, where repeated keys have kept their last id. */
+        for (size_t i = 0; i < vs->n; i++) {
+            const tok_vocab_entry *e = &vs->entries[i];
+            if (e->id < 0 || e->id >= TOK_MAX_VOCAB)
+                return set_error(err, SEMBED_ERR_FORMAT, "%s: model.vocab[\"%.40s\"] must be an "
+                                 "id in 0..%d", F, e->text, TOK_MAX_VOCAB - 1);
+            if (e->len > TOK_MAX_TOKEN_BYTES)
+                return set_error(err, SEMBED_ERR_LIMIT, "%s: model.vocab entry \"%.40s...\" is "
+                                 "longer than %d bytes", F, e->text, TOK_MAX_TOKEN_BYTES);
+        }
+        *vocab_out = vocab;
+        return tok_vocab_init(t, n, err);
+    }
     for (void *it = json_object_iter(vocab); it; it = json_object_iter_next(vocab, it)) {
         json_t *idv = json_object_iter_value(it);
         size_t klen = json_object_iter_key_len(it);
@@ -364,6 +380,20 @@ static sembed_status parse_model(tok_full *f, json_t *root, json_t **vocab_out, 
     }
     *vocab_out = vocab;
     return tok_vocab_init(t, n, err);
+}
+
+/* Fills the vocabulary table from the scanned entries (taking over their
+ * arena); *max_id becomes the largest id that remains. */
+static void fill_vocab_scan(tok_full *f, tok_vocab_scan *vs, int32_t *max_id) {
+    sembed_tokenizer *t = &f->tok;
+    f->own.arena = vs->arena;
+    vs->arena = NULL;
+    for (size_t i = 0; i < vs->n; i++)
+        tok_vocab_put(t, vs->entries[i].text, vs->entries[i].len, (int32_t)vs->entries[i].id);
+    *max_id = -1;
+    for (size_t e = 0; e < t->n_model; e++)
+        if (t->m_id[e] > *max_id)
+            *max_id = t->m_id[e];
 }
 
 /* Fills the vocabulary table from model.vocab. */
@@ -943,10 +973,39 @@ sembed_status tokenizer_load_memory2(const char *tokenizer_json, size_t tokenize
         json_t *vocab = NULL;
         int32_t max_id = -1;
         char unk[256];
-        if ((st = parse_json("tokenizer.json", tokenizer_json, tokenizer_json_len, &root, err)) ||
-            (st = parse_model(f, root, &vocab, &max_id, unk, sizeof unk, err)) ||
-            (st = fill_vocab_json(f, vocab, err)) ||
-            (st = parse_added(f, root, &max_id, err)) ||
+        /* The vocabulary is read by the fast scanner when it can; jansson
+         * then parses the rest of the file with the vocabulary as {}. */
+        tok_vocab_scan vs;
+        char *rest = NULL;
+        int fast = tok_vocab_scan_json(tokenizer_json, tokenizer_json_len, &vs) == 0;
+        if (fast) {
+            size_t cut = vs.span_end - vs.span_begin, rest_len = tokenizer_json_len - cut + 2;
+            rest = malloc(rest_len);
+            if (!rest) {
+                tok_vocab_scan_free(&vs);
+                st = set_error(err, SEMBED_ERR_OUT_OF_MEMORY, "out of memory");
+                goto fail;
+            }
+            memcpy(rest, tokenizer_json, vs.span_begin);
+            memcpy(rest + vs.span_begin, "{}", 2);
+            memcpy(rest + vs.span_begin + 2, tokenizer_json + vs.span_end,
+                   tokenizer_json_len - vs.span_end);
+            st = parse_json("tokenizer.json", rest, rest_len, &root, err);
+            free(rest);
+            if (st == SEMBED_OK)
+                st = parse_model(f, root, &vs, &vocab, &max_id, unk, sizeof unk, err);
+            if (st == SEMBED_OK)
+                fill_vocab_scan(f, &vs, &max_id);
+            tok_vocab_scan_free(&vs);
+            if (st != SEMBED_OK)
+                goto fail;
+        } else if ((st = parse_json("tokenizer.json", tokenizer_json, tokenizer_json_len, &root,
+                                    err)) ||
+                   (st = parse_model(f, root, NULL, &vocab, &max_id, unk, sizeof unk, err)) ||
+                   (st = fill_vocab_json(f, vocab, err))) {
+            goto fail;
+        }
+        if ((st = parse_added(f, root, &max_id, err)) ||
             (st = parse_normalizer(root, &t->norm, &strip_opt, err)) ||
             (st = check_pretokenizer(root, err)))
             goto fail;

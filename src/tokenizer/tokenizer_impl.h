@@ -151,6 +151,28 @@ int tok_ids_push(tok_scratch *s, int32_t id);
 
 /* Creates an empty vocabulary table for up to n entries. */
 sembed_status tok_vocab_init(sembed_tokenizer *tok, size_t n, sembed_error *err);
+
+/* ---- vocab_scan.c: tokenizer.json's model.vocab without a JSON tree ---- */
+
+typedef struct tok_vocab_entry {
+    const char *text;            /* NUL-terminated, in the scan's arena */
+    uint32_t len;
+    long long id;
+} tok_vocab_entry;
+
+typedef struct tok_vocab_scan {
+    const unsigned char *base;   /* the scanned document */
+    tok_vocab_entry *entries;    /* in file order */
+    size_t n;
+    char *arena;                 /* the decoded keys */
+    size_t span_begin, span_end; /* the vocab object's bytes, braces included */
+} tok_vocab_scan;
+
+/* Finds root.model.vocab and reads its entries; 0 on success, -1 when the
+ * document is not in the simple shape (the caller then parses it all with
+ * jansson). tok_vocab_scan_free releases what is still owned. */
+int tok_vocab_scan_json(const char *json, size_t len, tok_vocab_scan *out);
+void tok_vocab_scan_free(tok_vocab_scan *v);
 /* Adds text -> id to the model vocabulary; a string already present gets
  * the new id (vocab.txt: a repeated line keeps the last index). The text
  * must outlive the tokenizer. */
