@@ -1039,38 +1039,46 @@ static srv_step begin_embed(srv_exchange *ex, int all) {
     return SRV_STEP_WORK;
 }
 
-/* Inputs {source_sentence, sentences} of /similarity and HF /models/{id}. */
+/* Inputs {source_sentence, sentences} of /similarity and HF /models/{id}.
+ * Returns 0, or -1 after failing the exchange. */
 static int take_similarity_inputs(srv_exchange *ex, json_t *in) {
     json_t *src = json_object_get(in, "source_sentence");
     json_t *sents = json_object_get(in, "sentences");
-    if (!json_is_string(src))
-        return fail_param(ex, SRV_ERR_VALIDATION, "inputs",
-                          "`inputs.source_sentence` must be a string"),
-               -1;
-    if (!json_is_array(sents))
-        return fail_param(ex, SRV_ERR_VALIDATION, "inputs",
-                          "`inputs.sentences` must be a list of strings"),
-               -1;
     size_t n = json_array_size(sents);
-    if (json_string_length(src) == 0)
-        return fail(ex, SRV_ERR_EMPTY, "`inputs.source_sentence` cannot be empty"), -1;
-    if (n == 0)
-        return fail(ex, SRV_ERR_EMPTY, "`inputs.sentences` cannot be empty"), -1;
-    if (n + 1 > (size_t)ex->app->cfg->max_client_batch_size)
-        return fail(ex, SRV_ERR_VALIDATION, "batch size %zu > maximum allowed batch size %d",
-                    n + 1, ex->app->cfg->max_client_batch_size),
-               -1;
+    int limit = ex->app->cfg->max_client_batch_size;
+    if (!json_is_string(src)) {
+        fail_param(ex, SRV_ERR_VALIDATION, "inputs", "`inputs.source_sentence` must be a string");
+        return -1;
+    }
+    if (!json_is_array(sents)) {
+        fail_param(ex, SRV_ERR_VALIDATION, "inputs",
+                   "`inputs.sentences` must be a list of strings");
+        return -1;
+    }
+    if (json_string_length(src) == 0 || n == 0) {
+        fail(ex, SRV_ERR_EMPTY, "`inputs.%s` cannot be empty",
+             n == 0 ? "sentences" : "source_sentence");
+        return -1;
+    }
+    if (n + 1 > (size_t)limit) {
+        fail(ex, SRV_ERR_VALIDATION, "batch size %zu > maximum allowed batch size %d", n + 1,
+             limit);
+        return -1;
+    }
     if (alloc_inputs(ex, n + 1))
         return -1;
     ex->texts[0] = json_string_value(src);
     ex->lens[0] = json_string_length(src);
     for (size_t i = 0; i < n; i++) {
         json_t *x = json_array_get(sents, i);
-        if (!json_is_string(x))
-            return fail(ex, SRV_ERR_VALIDATION, "`inputs.sentences` item %zu must be a string", i),
-                   -1;
-        if (json_string_length(x) == 0)
-            return fail(ex, SRV_ERR_EMPTY, "`inputs.sentences` item %zu cannot be empty", i), -1;
+        if (!json_is_string(x)) {
+            fail(ex, SRV_ERR_VALIDATION, "`inputs.sentences` item %zu must be a string", i);
+            return -1;
+        }
+        if (json_string_length(x) == 0) {
+            fail(ex, SRV_ERR_EMPTY, "`inputs.sentences` item %zu cannot be empty", i);
+            return -1;
+        }
         ex->texts[i + 1] = json_string_value(x);
         ex->lens[i + 1] = json_string_length(x);
     }
