@@ -201,8 +201,10 @@ static void token_ranges(const float *X, size_t ldx, int K, int t, int cols, flo
     }
 }
 
-static inline __m512i quantize_u8(__m512 x, __m512 lo, __m512 step) {
-    __m512 q = _mm512_roundscale_ps(_mm512_div_ps(_mm512_sub_ps(x, lo), step),
+/* u = round((x - lo) * (1 / step)), clamped to 0..255 (a multiply by the
+ * reciprocal, computed once per token, rather than a divide per element). */
+static inline __m512i quantize_u8(__m512 x, __m512 lo, __m512 inv) {
+    __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(x, lo), inv),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     q = _mm512_min_ps(_mm512_max_ps(q, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
     return _mm512_cvttps_epi32(q);
@@ -216,11 +218,12 @@ static void pack_x_u8(const float *X, size_t ldx, int K, int k0, int kc, int t, 
     for (int j = 0; j < cols; j += NC) {
         int w = cols - j < NC ? cols - j : NC;
         __mmask16 m[2] = {tail_mask(w), tail_mask(w - 16)};
-        __m512 vlo[2], vst[2];
+        __m512 vlo[2], vinv[2];
         for (int v = 0; v < 2; v++) {
             vlo[v] = _mm512_maskz_loadu_ps(m[v], lo + j + 16 * v);
-            vst[v] = _mm512_mask_blend_ps(m[v], _mm512_set1_ps(1.0f),
-                                          _mm512_maskz_loadu_ps(m[v], step + j + 16 * v));
+            __m512 st = _mm512_mask_blend_ps(m[v], _mm512_set1_ps(1.0f),
+                                             _mm512_maskz_loadu_ps(m[v], step + j + 16 * v));
+            vinv[v] = _mm512_div_ps(_mm512_set1_ps(1.0f), st);
         }
         for (int k = k0; k < k0 + kc; k += 4) {
             for (int v = 0; v < 2; v++) {
@@ -229,7 +232,7 @@ static void pack_x_u8(const float *X, size_t ldx, int K, int k0, int kc, int t, 
                     if (k + q >= K)
                         break;
                     __m512 x = _mm512_maskz_loadu_ps(m[v], X + (size_t)(k + q) * ldx + t + j + 16 * v);
-                    __m512i u = _mm512_maskz_mov_epi32(m[v], quantize_u8(x, vlo[v], vst[v]));
+                    __m512i u = _mm512_maskz_mov_epi32(m[v], quantize_u8(x, vlo[v], vinv[v]));
                     word = _mm512_or_si512(word, _mm512_slli_epi32(u, 8 * q));
                 }
                 _mm512_store_si512((void *)(Xp + 16 * v), word);
@@ -244,11 +247,12 @@ static void pack_w_quads(const int8_t *W, int kp, int n, int mr, int k0, int kc,
         memcpy(Wp + (size_t)r * QUAD_STRIDE, W + (size_t)(n + r) * kp + k0, (size_t)kc);
 }
 
+/* The integer part of a micro-tile: int32 sums kept in Y's memory between
+ * chunks of K (raw bits). The scaling runs afterwards in int8_finish, so
+ * that the loop has all registers for its 24 accumulators. */
 static inline __attribute__((always_inline)) void
-int8_tile(const kern_qmat *W, const uint32_t *Wp, const uint32_t *Xp, int steps,
-          const float *bias, float *Y, size_t ldy, const float *R, size_t ldr, int n, int t,
-          int cols, const float *lo, const float *step, kern_act act, int first, int last,
-          const int mr) {
+int8_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, float *Y, size_t ldy, int n, int t,
+          int cols, int first, const int mr) {
     __m512i acc0[MR], acc1[MR];
     const __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols - 16);
 #pragma GCC unroll 12
@@ -257,6 +261,87 @@ int8_tile(const kern_qmat *W, const uint32_t *Wp, const uint32_t *Xp, int steps,
         acc0[r] = first ? _mm512_setzero_si512() : _mm512_maskz_loadu_epi32(m0, y);
         acc1[r] = first ? _mm512_setzero_si512() : _mm512_maskz_loadu_epi32(m1, y + 16);
     }
+#if defined(__GNUC__) && !defined(__clang__)
+    if (mr == MR) {
+        /* GCC 12 surrounds VPDPBUSD's tied accumulator with register copies
+         * and spills in this loop, halving its speed. Each step is written
+         * as two asm blocks (one per 16-token half, 12 accumulators each,
+         * within GCC's operand limit), with the 24 accumulators pinned to
+         * zmm0-zmm23 so that nothing moves between the blocks. Same
+         * instructions and order as the intrinsics below. */
+        register __m512i a0 __asm__("zmm0") = acc0[0];
+        register __m512i a1 __asm__("zmm1") = acc0[1];
+        register __m512i a2 __asm__("zmm2") = acc0[2];
+        register __m512i a3 __asm__("zmm3") = acc0[3];
+        register __m512i a4 __asm__("zmm4") = acc0[4];
+        register __m512i a5 __asm__("zmm5") = acc0[5];
+        register __m512i a6 __asm__("zmm6") = acc0[6];
+        register __m512i a7 __asm__("zmm7") = acc0[7];
+        register __m512i a8 __asm__("zmm8") = acc0[8];
+        register __m512i a9 __asm__("zmm9") = acc0[9];
+        register __m512i a10 __asm__("zmm10") = acc0[10];
+        register __m512i a11 __asm__("zmm11") = acc0[11];
+        register __m512i b0 __asm__("zmm12") = acc1[0];
+        register __m512i b1 __asm__("zmm13") = acc1[1];
+        register __m512i b2 __asm__("zmm14") = acc1[2];
+        register __m512i b3 __asm__("zmm15") = acc1[3];
+        register __m512i b4 __asm__("zmm16") = acc1[4];
+        register __m512i b5 __asm__("zmm17") = acc1[5];
+        register __m512i b6 __asm__("zmm18") = acc1[6];
+        register __m512i b7 __asm__("zmm19") = acc1[7];
+        register __m512i b8 __asm__("zmm20") = acc1[8];
+        register __m512i b9 __asm__("zmm21") = acc1[9];
+        register __m512i b10 __asm__("zmm22") = acc1[10];
+        register __m512i b11 __asm__("zmm23") = acc1[11];
+#define Q8_ROW(r, off)                                                                         \
+        "vpbroadcastd " #off "(%[w]), %%zmm29\n\t"                                          \
+        "vpdpbusd %%zmm29, %%zmm30, %[a" #r "]\n\t"
+#define Q8_HALF(p, xoff)                                                                        \
+        __asm__("vmovdqa64 " #xoff "(%[x]), %%zmm30\n\t"                                    \
+                Q8_ROW(0, 0) Q8_ROW(1, 384) Q8_ROW(2, 768) Q8_ROW(3, 1152) Q8_ROW(4, 1536)    \
+                Q8_ROW(5, 1920) Q8_ROW(6, 2304) Q8_ROW(7, 2688) Q8_ROW(8, 3072)               \
+                Q8_ROW(9, 3456) Q8_ROW(10, 3840) Q8_ROW(11, 4224)                             \
+                : [a0] "+v"(p##0), [a1] "+v"(p##1), [a2] "+v"(p##2), [a3] "+v"(p##3),         \
+                  [a4] "+v"(p##4), [a5] "+v"(p##5), [a6] "+v"(p##6), [a7] "+v"(p##7),         \
+                  [a8] "+v"(p##8), [a9] "+v"(p##9), [a10] "+v"(p##10), [a11] "+v"(p##11)      \
+                : [x] "r"(Xp), [w] "r"(Wp)                                                    \
+                : "zmm29", "zmm30", "memory")
+        for (int s = 0; s < steps; s++) {
+            Q8_HALF(a, 0);
+            Q8_HALF(b, 64);
+            Xp += NC;
+            Wp++;
+        }
+#undef Q8_HALF
+#undef Q8_ROW
+        acc0[0] = a0;
+        acc0[1] = a1;
+        acc0[2] = a2;
+        acc0[3] = a3;
+        acc0[4] = a4;
+        acc0[5] = a5;
+        acc0[6] = a6;
+        acc0[7] = a7;
+        acc0[8] = a8;
+        acc0[9] = a9;
+        acc0[10] = a10;
+        acc0[11] = a11;
+        acc1[0] = b0;
+        acc1[1] = b1;
+        acc1[2] = b2;
+        acc1[3] = b3;
+        acc1[4] = b4;
+        acc1[5] = b5;
+        acc1[6] = b6;
+        acc1[7] = b7;
+        acc1[8] = b8;
+        acc1[9] = b9;
+        acc1[10] = b10;
+        acc1[11] = b11;
+        steps = 0;
+    }
+#endif
+    _Static_assert(QUAD_STRIDE * 4 == 384, "the asm above hard-codes the row stride");
     for (int s = 0; s < steps; s++) {
         __m512i x0 = _mm512_load_si512((const void *)Xp);
         __m512i x1 = _mm512_load_si512((const void *)(Xp + 16));
@@ -269,27 +354,31 @@ int8_tile(const kern_qmat *W, const uint32_t *Wp, const uint32_t *Xp, int steps,
         Xp += NC;
         Wp++;
     }
-    __m512 lo0 = _mm512_maskz_loadu_ps(m0, lo), lo1 = _mm512_maskz_loadu_ps(m1, lo + 16);
-    __m512 st0 = _mm512_maskz_loadu_ps(m0, step), st1 = _mm512_maskz_loadu_ps(m1, step + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
         float *y = Y + (size_t)(n + r) * ldy + t;
-        if (!last) {
-            _mm512_mask_storeu_epi32(y, m0, acc0[r]);
-            _mm512_mask_storeu_epi32(y + 16, m1, acc1[r]);
-            continue;
+        _mm512_mask_storeu_epi32(y, m0, acc0[r]);
+        _mm512_mask_storeu_epi32(y + 16, m1, acc1[r]);
+    }
+}
+
+/* y = scale * (step * acc + lo * rowsum), then bias, activation, residual,
+ * for rows [n0, n1) and columns [t, t + cols) whose int32 sums are in Y. */
+static void int8_finish(const kern_qmat *W, const float *bias, float *Y, size_t ldy,
+                        const float *R, size_t ldr, int n0, int n1, int t, int cols,
+                        const float *lo, const float *step, kern_act act) {
+    for (int j = 0; j < cols; j += 16) {
+        __mmask16 m = tail_mask(cols - j);
+        __m512 vlo = _mm512_maskz_loadu_ps(m, lo + j), vst = _mm512_maskz_loadu_ps(m, step + j);
+        for (int n = n0; n < n1; n++) {
+            float *y = Y + (size_t)n * ldy + t + j;
+            __m512 acc = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, y));
+            __m512 rs = _mm512_set1_ps((float)W->rowsum[n]);
+            __m512 o = _mm512_mul_ps(_mm512_set1_ps(W->scale[n]),
+                                     _mm512_add_ps(_mm512_mul_ps(vst, acc), _mm512_mul_ps(vlo, rs)));
+            o = epilogue(o, bias, n, act, R, ldr, t + j, m);
+            _mm512_mask_storeu_ps(y, m, o);
         }
-        __m512 sc = _mm512_set1_ps(W->scale[n + r]);
-        __m512 rs = _mm512_set1_ps((float)W->rowsum[n + r]);
-        /* y = scale * (step * acc + lo * rowsum), in this order */
-        __m512 o0 = _mm512_mul_ps(sc, _mm512_add_ps(_mm512_mul_ps(st0, _mm512_cvtepi32_ps(acc0[r])),
-                                                    _mm512_mul_ps(lo0, rs)));
-        __m512 o1 = _mm512_mul_ps(sc, _mm512_add_ps(_mm512_mul_ps(st1, _mm512_cvtepi32_ps(acc1[r])),
-                                                    _mm512_mul_ps(lo1, rs)));
-        o0 = epilogue(o0, bias, n + r, act, R, ldr, t, m0);
-        o1 = epilogue(o1, bias, n + r, act, R, ldr, t + 16, m1);
-        _mm512_mask_storeu_ps(y, m0, o0);
-        _mm512_mask_storeu_ps(y + 16, m1, o1);
     }
 }
 
@@ -316,13 +405,14 @@ void kern_linear_int8_avx512(const kern_qmat *W, const float *bias, const float 
                     const uint32_t *xs = Xp + (size_t)(j / NC) * (kc / 4) * NC;
                     int cols = tcols - j < NC ? tcols - j : NC;
                     if (mr == MR)
-                        int8_tile(W, Wp, xs, kc / 4, bias, Y, ldy, R, ldr, n, tb + j, cols,
-                                  lo + j, step + j, act, first, last, MR);
+                        int8_tile(Wp, xs, kc / 4, Y, ldy, n, tb + j, cols, first, MR);
                     else
                         for (int r = 0; r < mr; r++)
-                            int8_tile(W, Wp + (size_t)r * QUAD_STRIDE, xs, kc / 4, bias, Y, ldy, R, ldr, n + r, tb + j,
-                                      cols, lo + j, step + j, act, first, last, 1);
+                            int8_tile(Wp + (size_t)r * QUAD_STRIDE, xs, kc / 4, Y, ldy, n + r,
+                                      tb + j, cols, first, 1);
                 }
+                if (last)
+                    int8_finish(W, bias, Y, ldy, R, ldr, n, n + mr, tb, tcols, lo, step, act);
             }
         }
     }

@@ -160,8 +160,8 @@ static void token_range(const float *X, size_t ldx, int K, int t, float *lo, flo
     *step = st > 0.0f ? st : 1.0f;
 }
 
-static uint8_t quantize_u8(float x, float lo, float step) {
-    float q = rintf((x - lo) / step);
+static uint8_t quantize_u8(float x, float lo, float inv_step) {
+    float q = rintf((x - lo) * inv_step);
     q = q < 0.0f ? 0.0f : (q > 255.0f ? 255.0f : q);
     return (uint8_t)q;
 }
@@ -176,11 +176,12 @@ static void linear_int8_scalar(const kern_qmat *W, const float *bias, const floa
     for (int t = t0; t < t1; t++) {
         float lo, step;
         token_range(X, ldx, K, t, &lo, &step);
+        float inv = 1.0f / step;
         for (int n = n0; n < n1; n++) {
             const int8_t *w = W->i8 + (size_t)n * W->kp;
             int32_t acc = 0;
             for (int k = 0; k < K; k++)
-                acc += (int32_t)quantize_u8(X[(size_t)k * ldx + t], lo, step) * w[k];
+                acc += (int32_t)quantize_u8(X[(size_t)k * ldx + t], lo, inv) * w[k];
             float a = step * (float)acc;
             float b = lo * (float)W->rowsum[n];
             float y = W->scale[n] * (a + b);
