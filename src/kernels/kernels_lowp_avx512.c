@@ -122,17 +122,30 @@ bf16_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, const float *bias, 
         acc0[r] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, y);
         acc1[r] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, y + 16);
     }
-    for (int s = 0; s < steps; s++) {
-        __m512bh x0 = (__m512bh)_mm512_load_si512((const void *)Xp);
-        __m512bh x1 = (__m512bh)_mm512_load_si512((const void *)(Xp + 16));
+    if (cols > 16) {
+        for (int s = 0; s < steps; s++) {
+            __m512bh x0 = (__m512bh)_mm512_load_si512((const void *)Xp);
+            __m512bh x1 = (__m512bh)_mm512_load_si512((const void *)(Xp + 16));
 #pragma GCC unroll 12
-        for (int r = 0; r < mr; r++) {
-            __m512bh b = (__m512bh)_mm512_set1_epi32((int)Wp[r * PAIR_STRIDE]);
-            acc0[r] = _mm512_dpbf16_ps(acc0[r], x0, b);
-            acc1[r] = _mm512_dpbf16_ps(acc1[r], x1, b);
+            for (int r = 0; r < mr; r++) {
+                __m512bh b = (__m512bh)_mm512_set1_epi32((int)Wp[r * PAIR_STRIDE]);
+                acc0[r] = _mm512_dpbf16_ps(acc0[r], x0, b);
+                acc1[r] = _mm512_dpbf16_ps(acc1[r], x1, b);
+            }
+            Xp += NC;
+            Wp++;
         }
-        Xp += NC;
-        Wp++;
+    } else {
+        /* 16 tokens or fewer (short batches, batch-1 latency): half the work */
+        for (int s = 0; s < steps; s++) {
+            __m512bh x0 = (__m512bh)_mm512_load_si512((const void *)Xp);
+#pragma GCC unroll 12
+            for (int r = 0; r < mr; r++)
+                acc0[r] = _mm512_dpbf16_ps(acc0[r], x0,
+                                           (__m512bh)_mm512_set1_epi32((int)Wp[r * PAIR_STRIDE]));
+            Xp += NC;
+            Wp++;
+        }
     }
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
@@ -306,11 +319,19 @@ int8_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, float *Y, size_t ld
                   [a8] "+v"(p##8), [a9] "+v"(p##9), [a10] "+v"(p##10), [a11] "+v"(p##11)      \
                 : [x] "r"(Xp), [w] "r"(Wp)                                                    \
                 : "zmm29", "zmm30", "memory")
-        for (int s = 0; s < steps; s++) {
-            Q8_HALF(a, 0);
-            Q8_HALF(b, 64);
-            Xp += NC;
-            Wp++;
+        if (cols > 16) {
+            for (int s = 0; s < steps; s++) {
+                Q8_HALF(a, 0);
+                Q8_HALF(b, 64);
+                Xp += NC;
+                Wp++;
+            }
+        } else {
+            for (int s = 0; s < steps; s++) {
+                Q8_HALF(a, 0);
+                Xp += NC;
+                Wp++;
+            }
         }
 #undef Q8_HALF
 #undef Q8_ROW
