@@ -138,6 +138,14 @@ int cli_output_close(cli_output *o, int commit);
  * %.6g .. %.9g that round-trips). Returns the number of chars written. */
 int cli_format_float(char *buf, size_t cap, float v);
 
+/* Writes s (len bytes) as a JSON string; bytes that are not UTF-8 become
+ * U+FFFD, so the output is always valid JSON. */
+void cli_json_string(FILE *fp, const char *s, size_t len);
+
+/* Writes a float as Python's json.dumps writes float(v): the shortest
+ * digits that read back to the same double, in repr()'s layout. */
+void cli_json_float(FILE *fp, float v);
+
 /* ---- progress bar ------------------------------------------------------ */
 
 /* Shown on stderr only when stderr is a terminal and the run is long

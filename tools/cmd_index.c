@@ -364,7 +364,7 @@ static long long file_size(const char *path) {
 }
 
 static void json_str(const char *s) {
-    store_cli_json_string(stdout, s, strlen(s));
+    cli_json_string(stdout, s, strlen(s));
 }
 
 static int index_info(const index_opts *o) {

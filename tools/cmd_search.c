@@ -69,101 +69,6 @@ static void usage(FILE *fp) {
 enum { OPT_CORPUS = 1000, OPT_QUERIES, OPT_QUERIES_TEXT, OPT_TEXTS, OPT_SCORE, OPT_PRECISION,
        OPT_OVERSAMPLE, OPT_NO_RESCORE, OPT_JSON, OPT_DB };
 
-/* Writes s as a JSON string; bytes that are not UTF-8 become U+FFFD. */
-static void put_json_string(FILE *fp, const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    fputc('"', fp);
-    while (*p) {
-        unsigned c = *p;
-        if (c == '"' || c == '\\') {
-            fputc('\\', fp);
-            fputc((int)c, fp);
-            p++;
-        } else if (c < 0x20) {
-            static const char esc[] = "btn\0fr";
-            if (c >= 8 && c <= 13 && c != 11)
-                fprintf(fp, "\\%c", esc[c - 8]);
-            else
-                fprintf(fp, "\\u%04x", c);
-            p++;
-        } else if (c < 0x80) {
-            fputc((int)c, fp);
-            p++;
-        } else {
-            /* A well-formed UTF-8 sequence is copied; anything else is one
-             * replacement character per bad byte. */
-            int n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
-            int ok = n > 0;
-            for (int i = 1; ok && i < n; i++)
-                ok = (p[i] & 0xC0) == 0x80;
-            if (ok && n == 3)
-                ok = !(c == 0xE0 && p[1] < 0xA0) && !(c == 0xED && p[1] > 0x9F);
-            if (ok && n == 4)
-                ok = !(c == 0xF0 && p[1] < 0x90) && !(c == 0xF4 && p[1] > 0x8F);
-            if (ok) {
-                fwrite(p, 1, (size_t)n, fp);
-                p += n;
-            } else {
-                fputs("\\ufffd", fp);
-                p++;
-            }
-        }
-    }
-    fputc('"', fp);
-}
-
-/* Writes a float32 score as Python's json.dumps writes float(score): the
- * shortest text that reads back to the same double. */
-static void put_score(FILE *fp, float v) {
-    char buf[64];
-    double d = (double)v;
-    int prec;
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
-        if (strtod(buf, NULL) == d)
-            break;
-    }
-    /* Lay the digits out as repr() does: positional for 1e-4 <= |v| < 1e16. */
-    char digits[32];
-    int nd = 0, e = 0, neg = buf[0] == '-';
-    const char *s = buf + neg;
-    for (; *s && *s != 'e'; s++)
-        if (*s >= '0' && *s <= '9')
-            digits[nd++] = *s;
-    if (*s == 'e')
-        e = atoi(s + 1);
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    if (d == 0.0) {
-        fputs(neg ? "-0.0" : "0.0", fp);
-        return;
-    }
-    if (neg)
-        fputc('-', fp);
-    if (e >= -4 && e < 16) {
-        if (e < 0) {
-            fputs("0.", fp);
-            for (int i = 0; i < -e - 1; i++)
-                fputc('0', fp);
-            fwrite(digits, 1, (size_t)nd, fp);
-        } else {
-            for (int i = 0; i <= e; i++)
-                fputc(i < nd ? digits[i] : '0', fp);
-            fputc('.', fp);
-            if (nd > e + 1)
-                fwrite(digits + e + 1, 1, (size_t)(nd - e - 1), fp);
-            else
-                fputc('0', fp);
-        }
-    } else {
-        fputc(digits[0], fp);
-        if (nd > 1) {
-            fputc('.', fp);
-            fwrite(digits + 1, 1, (size_t)(nd - 1), fp);
-        }
-        fprintf(fp, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
-    }
-}
 
 /* Prints one line of a text for the table: control characters as spaces,
  * cut after SEARCH_TABLE_TEXT_BYTES without splitting a UTF-8 sequence. */
@@ -459,10 +364,10 @@ int cmd_search(int argc, char **argv) {
                 const sembed_hit *h = &hits[q * k + i];
                 printf("%s{\"corpus_id\": %lld, \"score\": ", i ? ", " : "",
                        (long long)h->corpus_id);
-                put_score(stdout, h->score);
+                cli_json_float(stdout, h->score);
                 if (texts && texts[h->corpus_id]) {
                     fputs(", \"text\": ", stdout);
-                    put_json_string(stdout, texts[h->corpus_id]);
+                    cli_json_string(stdout, texts[h->corpus_id], strlen(texts[h->corpus_id]));
                 }
                 fputc('}', stdout);
             }

@@ -167,104 +167,6 @@ int store_cli_search(sembed_store *store, const float *queries, size_t nq, int d
 
 /* ==== Output ================================================================ */
 
-void store_cli_json_string(FILE *fp, const char *s, size_t len) {
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    fputc('"', fp);
-    while (p < end) {
-        unsigned c = *p;
-        if (c == '"' || c == '\\') {
-            fputc('\\', fp);
-            fputc((int)c, fp);
-            p++;
-        } else if (c < 0x20) {
-            if (c == '\n')
-                fputs("\\n", fp);
-            else if (c == '\r')
-                fputs("\\r", fp);
-            else if (c == '\t')
-                fputs("\\t", fp);
-            else
-                fprintf(fp, "\\u%04x", c);
-            p++;
-        } else if (c < 0x80) {
-            fputc((int)c, fp);
-            p++;
-        } else {
-            /* A well-formed UTF-8 sequence is copied; anything else is one
-             * U+FFFD per bad byte, so the output is always valid JSON. */
-            size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 && c <= 0xEF ? 3
-                     : c >= 0xC2 && c <= 0xDF ? 2 : 0;
-            int ok = n > 0 && (size_t)(end - p) >= n;
-            for (size_t i = 1; ok && i < n; i++)
-                ok = (p[i] & 0xC0) == 0x80;
-            if (ok && n == 3)
-                ok = !(c == 0xE0 && p[1] < 0xA0) && !(c == 0xED && p[1] > 0x9F);
-            if (ok && n == 4)
-                ok = !(c == 0xF0 && p[1] < 0x90) && !(c == 0xF4 && p[1] > 0x8F);
-            if (ok) {
-                fwrite(p, 1, n, fp);
-                p += n;
-            } else {
-                fputs("\\ufffd", fp);
-                p++;
-            }
-        }
-    }
-    fputc('"', fp);
-}
-
-void store_cli_json_float(FILE *fp, float v) {
-    double d = v;
-    if (!isfinite(d)) {
-        fputs(isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity", fp);
-        return;
-    }
-    /* The fewest significant digits that read back to the same double,
-     * laid out as Python's float repr: positional for exponents -4 .. 15,
-     * otherwise d.ddde+XX. */
-    char buf[48];
-    for (int p = 1; p <= 17; p++) {
-        snprintf(buf, sizeof buf, "%.*e", p - 1, d);
-        if (strtod(buf, NULL) == d)
-            break;
-    }
-    const char *s = buf;
-    int neg = *s == '-';
-    if (neg)
-        s++;
-    char digits[24];
-    size_t nd = 0;
-    for (; *s && *s != 'e'; s++)
-        if (*s != '.' && nd < sizeof digits - 1)
-            digits[nd++] = *s;
-    digits[nd] = 0;
-    int exp = *s == 'e' ? atoi(s + 1) : 0;
-    while (nd > 1 && digits[nd - 1] == '0')
-        digits[--nd] = 0;
-    if (neg)
-        fputc('-', fp);
-    if (exp >= -4 && exp < 16) {
-        if (exp < 0) {
-            fputs("0.", fp);
-            for (int i = 0; i < -exp - 1; i++)
-                fputc('0', fp);
-            fputs(digits, fp);
-        } else {
-            for (int i = 0; i <= exp; i++)
-                fputc((size_t)i < nd ? digits[i] : '0', fp);
-            fputc('.', fp);
-            if ((size_t)exp + 1 < nd)
-                fputs(digits + exp + 1, fp);
-            else
-                fputc('0', fp);
-        }
-    } else {
-        fputc(digits[0], fp);
-        if (nd > 1)
-            fprintf(fp, ".%s", digits + 1);
-        fprintf(fp, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-    }
-}
 
 void store_cli_print_json(FILE *fp, const store_cli_results *r) {
     size_t k = (size_t)r->top_k;
@@ -276,15 +178,15 @@ void store_cli_print_json(FILE *fp, const store_cli_results *r) {
             const sembed_store_row *row = &r->rows[q * k + j];
             fprintf(fp, "%s{\"corpus_id\": %lld, \"score\": ", j ? ", " : "",
                     (long long)h->corpus_id);
-            store_cli_json_float(fp, h->score);
+            cli_json_float(fp, h->score);
             fputs(", \"text\": ", fp);
             if (row->text)
-                store_cli_json_string(fp, row->text, row->text_len);
+                cli_json_string(fp, row->text, row->text_len);
             else
                 fputs("null", fp);
             if (row->id) {
                 fputs(", \"id\": ", fp);
-                store_cli_json_string(fp, row->id, strlen(row->id));
+                cli_json_string(fp, row->id, strlen(row->id));
             }
             if (row->metadata)
                 fprintf(fp, ", \"metadata\": %s", row->metadata);

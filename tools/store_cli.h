@@ -68,7 +68,5 @@ void store_cli_print_table(FILE *fp, const store_cli_results *r, const char *con
 
 /* JSON output helpers: a string (invalid UTF-8 bytes become U+FFFD) and a
  * float32 written as Python's json.dumps writes float(x). */
-void store_cli_json_string(FILE *fp, const char *s, size_t len);
-void store_cli_json_float(FILE *fp, float v);
 
 #endif /* SEMBED_STORE_CLI_H */
