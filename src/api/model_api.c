@@ -65,8 +65,10 @@ static sembed_status pick_kernels(sembed_model *m, sembed_error *err) {
     }
     m->ops_storage = *base;
     if (base == &kern_ops_avx512_lowp) {
-        if (!kern_cpu_has_avx512_bf16())
+        if (!kern_cpu_has_avx512_bf16()) {
             m->ops_storage.linear_bf16 = NULL;
+            m->ops_storage.attention_bf16 = NULL;
+        }
         if (!kern_cpu_has_avx512_vnni())
             m->ops_storage.linear_int8 = NULL;
     }

@@ -1,8 +1,8 @@
 /*
  * avx512_common.h - lane-wise helpers shared by the AVX-512 kernel files
  * (include only from files compiled with -mavx512f ...): tail masks and the
- * GELU of kernels/mathfn.h, so that the fp32, bf16 and int8 products apply
- * the very same activation.
+ * GELU and exp of kernels/mathfn.h, so that the fp32, bf16 and int8 paths
+ * apply the very same functions.
  */
 #ifndef SEMBED_AVX512_COMMON_H
 #define SEMBED_AVX512_COMMON_H
@@ -42,6 +42,26 @@ static inline __m512 v_gelu_erf(__m512 x) {
     e = _mm512_or_ps(e, _mm512_and_ps(z, sign));
     __m512 h = _mm512_mul_ps(x, _mm512_set1_ps(0.5f));
     return _mm512_mul_ps(h, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+/* mathfn_expf, lane by lane. */
+static inline __m512 v_exp(__m512 x) {
+    __mmask16 lo = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_MIN), _CMP_LT_OQ);
+    x = _mm512_min_ps(_mm512_set1_ps(EXP_MAX), x);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(EXP_LOG2E)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EXP_LN2_HI), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EXP_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(EXP_C7);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C5));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __m512 y = _mm512_scalef_ps(p, n);
+    return _mm512_mask_blend_ps(lo, y, _mm512_setzero_ps());
 }
 
 #endif /* SEMBED_AVX512_COMMON_H */

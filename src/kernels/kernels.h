@@ -68,8 +68,15 @@ typedef void (*kern_attention_fn)(const float *Q, const float *K, const float *V
 /* Query columns processed per block inside the attention kernel. */
 #define KERN_ATTN_BLOCK 64
 
+/* The bf16 attention packs Q, K, V and the probabilities as bf16 pairs
+ * for heads of up to KERN_ATTN_DMAX dimensions (larger heads use fp32). */
+#define KERN_ATTN_DMAX 128
+
 static inline size_t kern_attention_scratch(int L) {
-    return (size_t)(L + 16) * KERN_ATTN_BLOCK;
+    /* scores [L][block] + the bf16 pairs of K [L][D/2], V [D][L/2],
+     * probabilities [L/2][block] and a block of Q [D/2][block] */
+    return (size_t)(L + 16) * KERN_ATTN_BLOCK * 2 + (size_t)(L + 16) * KERN_ATTN_DMAX +
+           (size_t)KERN_ATTN_DMAX * KERN_ATTN_BLOCK;
 }
 
 /* ---- reduced-precision matrix products ---------------------------------
@@ -116,6 +123,9 @@ typedef struct kern_ops {
     int linear_rows;              /* preferred granularity of [n0, n1) splits */
     kern_linear_q_fn linear_bf16; /* NULL where the instructions are missing */
     kern_linear_q_fn linear_int8;
+    /* Attention with the QK^T and PV products in bf16 (softmax in fp32),
+     * for the bf16 and int8 dtypes; NULL where AVX512_BF16 is missing. */
+    kern_attention_fn attention_bf16;
 } kern_ops;
 
 extern const kern_ops kern_ops_scalar;

@@ -25,24 +25,6 @@
 
 
 
-static inline __m512 v_exp(__m512 x) {
-    __mmask16 lo = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_MIN), _CMP_LT_OQ);
-    x = _mm512_min_ps(_mm512_set1_ps(EXP_MAX), x);
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(EXP_LOG2E)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EXP_LN2_HI), x);
-    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EXP_LN2_LO), r);
-    __m512 p = _mm512_set1_ps(EXP_C7);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C5));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    __m512 y = _mm512_scalef_ps(p, n);
-    return _mm512_mask_blend_ps(lo, y, _mm512_setzero_ps());
-}
 
 
 /* ==== Linear ============================================================== */
@@ -296,6 +278,10 @@ void kern_linear_int8_avx512(const kern_qmat *W, const float *bias, const float 
                              float *Y, size_t ldy, const float *R, size_t ldr, int n0, int n1,
                              int t0, int t1, kern_act act, float *scratch);
 
+void kern_attention_bf16_avx512(const float *Q, const float *K, const float *V, size_t ld, int L,
+                                int D, float scale, float *ctx, size_t ldc, int i0, int i1,
+                                float *scratch);
+
 const kern_ops kern_ops_avx512_lowp = {
     .name = "avx512",
     .linear = linear_avx512,
@@ -304,6 +290,7 @@ const kern_ops kern_ops_avx512_lowp = {
     .linear_rows = MR,
     .linear_bf16 = kern_linear_bf16_avx512,
     .linear_int8 = kern_linear_int8_avx512,
+    .attention_bf16 = kern_attention_bf16_avx512,
 };
 
 const kern_ops kern_ops_avx512 = {

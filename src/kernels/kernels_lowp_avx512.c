@@ -29,6 +29,9 @@ void kern_linear_bf16_avx512(const kern_qmat *W, const float *bias, const float 
 void kern_linear_int8_avx512(const kern_qmat *W, const float *bias, const float *X, size_t ldx,
                              float *Y, size_t ldy, const float *R, size_t ldr, int n0, int n1,
                              int t0, int t1, kern_act act, float *scratch);
+void kern_attention_bf16_avx512(const float *Q, const float *K, const float *V, size_t ld, int L,
+                                int D, float scale, float *ctx, size_t ldc, int i0, int i1,
+                                float *scratch);
 
 
 
@@ -409,5 +412,155 @@ void kern_linear_int8_avx512(const kern_qmat *W, const float *bias, const float 
                     int8_finish(W, bias, Y, ldy, R, ldr, n, n + mr, tb, tcols, lo, step, act);
             }
         }
+    }
+}
+
+/* ==== bf16 attention ======================================================= */
+
+#define AR 6
+#define AV (KERN_ATTN_BLOCK / 16)
+
+/* The pairs (row r, row r + 1) of two fp32 rows over up to 16 columns. */
+static inline __m512i pairs16(const float *r0, const float *r1, __mmask16 m) {
+    __m512 a = _mm512_maskz_loadu_ps(m, r0);
+    __m512 b = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
+    return _mm512_or_si512(bf16_lo(a), _mm512_slli_epi32(bf16_lo(b), 16));
+}
+
+/* out[r][c] = s * sum_e <A pair (e, r)> . <B pair row e>[c] for r < rows,
+ * c < cols: A pair (e, r) is the word a[e * a_e + r * a_r], B row e is
+ * at b + e * ldb (words). nv = ceil(cols / 16); s == 0 means no scaling. */
+static inline __attribute__((always_inline)) void
+attn_tile_bf16(const uint32_t *a, size_t a_e, size_t a_r, const uint32_t *b, size_t ldb, int E,
+               float *out, size_t ldo, int cols, float s, const int rows, const int nv) {
+    __m512 acc[AR][AV];
+    __mmask16 m[AV];
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+        m[v] = tail_mask(cols - 16 * v);
+#pragma GCC unroll 6
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = _mm512_setzero_ps();
+    for (int e = 0; e < E; e++) {
+        __m512bh bv[AV];
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            bv[v] = (__m512bh)_mm512_loadu_si512((const void *)(b + (size_t)e * ldb + 16 * v));
+#pragma GCC unroll 6
+        for (int r = 0; r < rows; r++) {
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[(size_t)e * a_e + (size_t)r * a_r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++)
+                acc[r][v] = _mm512_dpbf16_ps(acc[r][v], bv[v], av);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) {
+            __m512 o = s != 0.0f ? _mm512_mul_ps(acc[r][v], _mm512_set1_ps(s)) : acc[r][v];
+            _mm512_mask_storeu_ps(out + (size_t)r * ldo + 16 * v, m[v], o);
+        }
+}
+
+#define ATTN_BF16_ROWS(NV)                                                                     \
+    do {                                                                                       \
+        int r = 0;                                                                             \
+        for (; r + AR <= n_rows; r += AR)                                                      \
+            attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo,    \
+                           ldo, cols, s, AR, NV);                                              \
+        for (; r < n_rows; r++)                                                                \
+            attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo,    \
+                           ldo, cols, s, 1, NV);                                               \
+    } while (0)
+
+static void attn_rows_bf16(const uint32_t *a, size_t a_e, size_t a_r, const uint32_t *b,
+                           size_t ldb, int E, float *out, size_t ldo, int n_rows, int cols,
+                           float s) {
+    switch ((cols + 15) / 16) {
+    case 1: ATTN_BF16_ROWS(1); break;
+    case 2: ATTN_BF16_ROWS(2); break;
+    case 3: ATTN_BF16_ROWS(3); break;
+    default: ATTN_BF16_ROWS(4); break;
+    }
+}
+
+static inline size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+void kern_attention_bf16_avx512(const float *Q, const float *K, const float *V, size_t ld, int L,
+                                int D, float scale, float *ctx, size_t ldc, int i0, int i1,
+                                float *scratch) {
+    const size_t ls = KERN_ATTN_BLOCK;
+    int D2 = (D + 1) / 2, L2 = (L + 1) / 2;
+    size_t kst = up16((size_t)L), vst = up16((size_t)L2);
+    float *S = scratch;                                                 /* [L][ls] */
+    uint32_t *Pp = (uint32_t *)(S + up16((size_t)L * ls));              /* [L2][ls] */
+    uint32_t *Kp = Pp + up16((size_t)L2 * ls);                          /* [D2][kst] */
+    uint32_t *Vp = Kp + up16((size_t)D2 * kst);                         /* [D][vst] */
+    uint32_t *Qp = Vp + up16((size_t)D * vst);                          /* [D2][ls] */
+    /* K pairs over e, for every key j: Kp[ep][j] */
+    for (int ep = 0; ep < D2; ep++) {
+        const float *k0 = K + (size_t)(2 * ep) * ld;
+        const float *k1 = 2 * ep + 1 < D ? k0 + ld : NULL;
+        for (int j = 0; j < L; j += 16) {
+            __mmask16 m = tail_mask(L - j);
+            _mm512_mask_storeu_epi32(Kp + (size_t)ep * kst + j, m,
+                                     pairs16(k0 + j, k1 ? k1 + j : NULL, m));
+        }
+    }
+    /* V pairs over j, for every dimension d: Vp[d][jp] = (V[d][2jp], V[d][2jp+1]) */
+    for (int d = 0; d < D; d++) {
+        const float *v = V + (size_t)d * ld;
+        for (int jp = 0; jp < L2; jp += 16) {
+            int j = 2 * jp;
+            __m512 lo = _mm512_maskz_loadu_ps(tail_mask(L - j), v + j);
+            __m512 hi = _mm512_maskz_loadu_ps(tail_mask(L - j - 16), v + j + 16);
+            __m512i words = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+            _mm512_mask_storeu_epi32(Vp + (size_t)d * vst + jp, tail_mask(L2 - jp), words);
+        }
+    }
+    for (int ib = i0; ib < i1; ib += KERN_ATTN_BLOCK) {
+        int nb = i1 - ib < KERN_ATTN_BLOCK ? i1 - ib : KERN_ATTN_BLOCK;
+        /* Q pairs over e for this block of queries: Qp[ep][c] */
+        for (int ep = 0; ep < D2; ep++) {
+            const float *q0 = Q + (size_t)(2 * ep) * ld + ib;
+            const float *q1 = 2 * ep + 1 < D ? q0 + ld : NULL;
+            for (int c = 0; c < nb; c += 16) {
+                __mmask16 m = tail_mask(nb - c);
+                _mm512_storeu_si512((void *)(Qp + (size_t)ep * ls + c),
+                                    pairs16(q0 + c, q1 ? q1 + c : NULL, m));
+            }
+        }
+        /* S[j][c] = scale * sum_ep Kp[ep][j] . Qp[ep][c] */
+        attn_rows_bf16(Kp, kst, 1, Qp, ls, D2, S, ls, L, nb, scale);
+        /* Softmax over j in fp32, exactly as the fp32 kernel. */
+        for (int v = 0; v * 16 < nb; v++) {
+            __mmask16 m = tail_mask(nb - 16 * v);
+            float *sv = S + 16 * v;
+            __m512 mx = _mm512_maskz_loadu_ps(m, sv);
+            for (int j = 1; j < L; j++)
+                mx = _mm512_max_ps(mx, _mm512_maskz_loadu_ps(m, sv + (size_t)j * ls));
+            __m512 sum = _mm512_setzero_ps();
+            for (int j = 0; j < L; j++) {
+                __m512 e = v_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sv + (size_t)j * ls), mx));
+                _mm512_mask_storeu_ps(sv + (size_t)j * ls, m, e);
+                sum = _mm512_add_ps(sum, e);
+            }
+            __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
+            /* Normalize and pack the probabilities as pairs over j. */
+            for (int jp = 0; jp < L2; jp++) {
+                int j = 2 * jp;
+                __m512 p0 = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, sv + (size_t)j * ls), inv);
+                __m512 p1 = j + 1 < L
+                                ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, sv + (size_t)(j + 1) * ls), inv)
+                                : _mm512_setzero_ps();
+                __m512i w = _mm512_or_si512(bf16_lo(p0), _mm512_slli_epi32(bf16_lo(p1), 16));
+                _mm512_storeu_si512((void *)(Pp + (size_t)jp * ls + 16 * v), w);
+            }
+        }
+        /* ctx[d][ib + c] = sum_jp Vp[d][jp] . Pp[jp][c] */
+        attn_rows_bf16(Vp, 1, vst, Pp, ls, L2, ctx + ib, ldc, D, nb, 0.0f);
     }
 }

@@ -147,6 +147,58 @@ static void linear_bf16_scalar(const kern_qmat *W, const float *bias, const floa
     }
 }
 
+static float bf16_round(float x) { return bf16_value(kern_f32_to_bf16(x)); }
+
+/* Attention with both products in bf16 as kernels_lowp_avx512.c computes
+ * them: Q, K, the probabilities and V rounded to bf16, pairs of products
+ * added odd element first (VDPBF16PS), softmax in fp32 as in fp32 mode. */
+static void attention_bf16_scalar(const float *Q, const float *K, const float *V, size_t ld,
+                                  int L, int D, float scale, float *ctx, size_t ldc, int i0,
+                                  int i1, float *scratch) {
+    for (int ib = i0; ib < i1; ib += KERN_ATTN_BLOCK) {
+        int nb = i1 - ib < KERN_ATTN_BLOCK ? i1 - ib : KERN_ATTN_BLOCK;
+        float *S = scratch;
+        for (int j = 0; j < L; j++)
+            for (int c = 0; c < nb; c++) {
+                float acc = 0.0f;
+                for (int e = 0; e < D; e += 2) {
+                    float qo = e + 1 < D ? bf16_round(Q[(size_t)(e + 1) * ld + ib + c]) : 0.0f;
+                    float ko = e + 1 < D ? bf16_round(K[(size_t)(e + 1) * ld + j]) : 0.0f;
+                    acc = acc + qo * ko;
+                    acc = acc + bf16_round(Q[(size_t)e * ld + ib + c]) *
+                                    bf16_round(K[(size_t)e * ld + j]);
+                }
+                S[(size_t)j * KERN_ATTN_BLOCK + c] = acc * scale;
+            }
+        for (int c = 0; c < nb; c++) {
+            float m = S[c];
+            for (int j = 1; j < L; j++)
+                m = fmaxf(m, S[(size_t)j * KERN_ATTN_BLOCK + c]);
+            float sum = 0.0f;
+            for (int j = 0; j < L; j++) {
+                float e = mathfn_expf(S[(size_t)j * KERN_ATTN_BLOCK + c] - m);
+                S[(size_t)j * KERN_ATTN_BLOCK + c] = e;
+                sum = sum + e;
+            }
+            float inv = 1.0f / sum;
+            for (int j = 0; j < L; j++)
+                S[(size_t)j * KERN_ATTN_BLOCK + c] = S[(size_t)j * KERN_ATTN_BLOCK + c] * inv;
+        }
+        for (int d = 0; d < D; d++)
+            for (int c = 0; c < nb; c++) {
+                float acc = 0.0f;
+                for (int j = 0; j < L; j += 2) {
+                    float po = j + 1 < L ? bf16_round(S[(size_t)(j + 1) * KERN_ATTN_BLOCK + c]) : 0.0f;
+                    float vo = j + 1 < L ? bf16_round(V[(size_t)d * ld + j + 1]) : 0.0f;
+                    acc = acc + po * vo;
+                    acc = acc + bf16_round(S[(size_t)j * KERN_ATTN_BLOCK + c]) *
+                                    bf16_round(V[(size_t)d * ld + j]);
+                }
+                ctx[(size_t)d * ldc + ib + c] = acc;
+            }
+    }
+}
+
 /* The range of token t's activations, for its 8-bit code: x ~ lo + step * u. */
 static void token_range(const float *X, size_t ldx, int K, int t, float *lo, float *step) {
     float mn = X[t], mx = X[t];
@@ -198,4 +250,5 @@ const kern_ops kern_ops_scalar = {
     .linear_rows = 4,
     .linear_bf16 = linear_bf16_scalar,
     .linear_int8 = linear_int8_scalar,
+    .attention_bf16 = attention_bf16_scalar,
 };

@@ -293,6 +293,7 @@ static void embed_region(void *arg, int ith, int nth) {
 typedef struct attn_job {
     encoder_state *s;
     long long total_cost;
+    kern_attention_fn fn;
 } attn_job;
 
 /* Tasks are (sequence, head) pairs; each thread takes a contiguous run of
@@ -319,7 +320,7 @@ static void attention_region(void *arg, int ith, int nth) {
             const float *K = s->QKV + (H + (size_t)h * D) * ld + col;
             const float *V = s->QKV + (2 * H + (size_t)h * D) * ld + col;
             float *ctx = s->C + (size_t)h * D * ld + col;
-            s->ops->attention(Q, K, V, ld, L, D, scale, ctx, ld, 0, L, scratch);
+            j->fn(Q, K, V, ld, L, D, scale, ctx, ld, 0, L, scratch);
         }
     }
 }
@@ -399,7 +400,12 @@ static void run_layer(encoder_state *s, const bert_layer *L, const bert_layer_q 
     threadpool_run_n(s->pool, linear_region, &qkv,
                      threads_for(s, 6.0 * H * H * T, PARALLEL_MIN_FLOPS));
 
-    attn_job aj = {.s = s, .total_cost = 0};
+    /* bf16 / int8 models also run attention's two products in bf16 (the
+     * softmax stays fp32), as PyTorch's bf16 autocast does. */
+    attn_job aj = {.s = s, .total_cost = 0, .fn = s->ops->attention};
+    if (s->model->params.dtype != SEMBED_DTYPE_FP32 && s->ops->attention_bf16 &&
+        H / c->n_heads <= KERN_ATTN_DMAX)
+        aj.fn = s->ops->attention_bf16;
     for (int q = 0; q < s->n_seq; q++)
         aj.total_cost += ((long long)s->seq_len[q] * s->seq_len[q] + 64) * c->n_heads;
     threadpool_run_n(s->pool, attention_region, &aj,

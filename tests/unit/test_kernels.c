@@ -360,6 +360,50 @@ static void test_lowp(void **state) {
         }
 }
 
+/* bf16 attention: SIMD against its scalar twin (within VDPBF16PS's
+ * rounding freedom) and against fp32 attention (bf16 error only). */
+static void test_attention_bf16(void **state) {
+    if (!kern_cpu_has_avx512_bf16()) {
+        printf("note: bf16 attention not run: the CPU lacks AVX512_BF16\n");
+        return;
+    }
+    static const int lens[] = {1, 2, 3, 17, 64, 65, 130};
+    static const int dims[] = {32, 7};
+    for (size_t di = 0; di < 2; di++)
+        for (size_t s = 0; s < sizeof lens / sizeof lens[0]; s++) {
+            int L = lens[s], D = dims[di];
+            size_t ld = (size_t)L + 5;
+            float *Q = rand_vec((size_t)D * ld, 2.0f), *K = rand_vec((size_t)D * ld, 2.0f),
+                  *V = rand_vec((size_t)D * ld, 1.0f);
+            float *twin = calloc((size_t)D * ld, sizeof(float)), *simd = calloc((size_t)D * ld, sizeof(float)),
+                  *f32 = calloc((size_t)D * ld, sizeof(float));
+            float *scratch = aligned_alloc(64, ((kern_attention_scratch(L) * sizeof(float)) + 63) & ~(size_t)63);
+            float scale = 1.0f / sqrtf((float)D);
+            kern_ops_scalar.attention_bf16(Q, K, V, ld, L, D, scale, twin, ld, 0, L, scratch);
+            int mid = L / 2;
+            kern_ops_avx512_lowp.attention_bf16(Q, K, V, ld, L, D, scale, simd, ld, 0, mid, scratch);
+            kern_ops_avx512_lowp.attention_bf16(Q, K, V, ld, L, D, scale, simd, ld, mid, L, scratch);
+            kern_ops_scalar.attention(Q, K, V, ld, L, D, scale, f32, ld, 0, L, scratch);
+            double d_twin = 0, d_f32 = 0;
+            for (int d = 0; d < D; d++)
+                for (int i = 0; i < L; i++) {
+                    size_t o = (size_t)d * ld + i;
+                    d_twin = fmax(d_twin, fabs((double)twin[o] - simd[o]));
+                    d_f32 = fmax(d_f32, fabs((double)f32[o] - simd[o]));
+                }
+            if (d_twin > 1e-5 || d_f32 > 0.05)
+                fail_msg("bf16 attention L=%d D=%d: %.3g from the twin, %.3g from fp32", L, D,
+                         d_twin, d_f32);
+            free(Q);
+            free(K);
+            free(V);
+            free(twin);
+            free(simd);
+            free(f32);
+            free(scratch);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_shapes),
@@ -368,6 +412,7 @@ int main(void) {
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_gelu_and_exp),
         cmocka_unit_test(test_lowp),
+        cmocka_unit_test(test_attention_bf16),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
