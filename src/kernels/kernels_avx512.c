@@ -128,16 +128,25 @@ static void linear_avx512(const float *W, const float *bias, const float *X, siz
             pack_x(X, ldx, k0, kc, tb, tcols, Xp);
             for (int n = n0; n < n1; n += MR) {
                 int mr = n1 - n < MR ? n1 - n : MR;
-                pack_w(W, K, n, mr, k0, kc, Wp);
+                /* Rows of K = KERN_KC floats already sit at the micro-kernel's
+                 * fixed stride; with enough columns to reuse them from L1,
+                 * read them in place. With few columns the product waits on
+                 * memory, and one sequential copy streams better than 12
+                 * interleaved rows. */
+                const float *wp = Wp;
+                if (K == KERN_KC && tcols >= 128)
+                    wp = W + (size_t)n * K;
+                else
+                    pack_w(W, K, n, mr, k0, kc, Wp);
                 for (int j = 0; j < tcols; j += NC) {
                     const float *xs = Xp + (size_t)(j / NC) * kc * NC;
                     int cols = tcols - j < NC ? tcols - j : NC;
                     if (mr == MR)
-                        linear_tile(Wp, xs, kc, bias, Y, ldy, R, ldr, n, tb + j, cols, act, first,
+                        linear_tile(wp, xs, kc, bias, Y, ldy, R, ldr, n, tb + j, cols, act, first,
                                     last, MR);
                     else
                         for (int r = 0; r < mr; r++)
-                            linear_tile(Wp + (size_t)r * KERN_KC, xs, kc, bias, Y, ldy, R, ldr,
+                            linear_tile(wp + (size_t)r * KERN_KC, xs, kc, bias, Y, ldy, R, ldr,
                                         n + r, tb + j, cols, act, first, last, 1);
                 }
             }

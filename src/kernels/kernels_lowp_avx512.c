@@ -151,16 +151,23 @@ void kern_linear_bf16_avx512(const kern_qmat *W, const float *bias, const float 
             pack_x_bf16(X, ldx, K, k0, kc, tb, tcols, Xp);
             for (int n = n0; n < n1; n += MR) {
                 int mr = n1 - n < MR ? n1 - n : MR;
-                pack_w_pairs(W->bf16, kp, n, mr, k0, kc, Wp);
+                /* Rows of KERN_KC values sit at the packed stride already:
+                 * read them in place when enough columns reuse them (see
+                 * kernels_avx512.c). */
+                const uint32_t *wp = Wp;
+                if (kp == KERN_KC && tcols >= 128)
+                    wp = (const uint32_t *)(W->bf16 + (size_t)n * kp);
+                else
+                    pack_w_pairs(W->bf16, kp, n, mr, k0, kc, Wp);
                 for (int j = 0; j < tcols; j += NC) {
                     const uint32_t *xs = Xp + (size_t)(j / NC) * (kc / 2) * NC;
                     int cols = tcols - j < NC ? tcols - j : NC;
                     if (mr == MR)
-                        bf16_tile(Wp, xs, kc / 2, bias, Y, ldy, R, ldr, n, tb + j, cols, act, first,
+                        bf16_tile(wp, xs, kc / 2, bias, Y, ldy, R, ldr, n, tb + j, cols, act, first,
                                   last, MR);
                     else
                         for (int r = 0; r < mr; r++)
-                            bf16_tile(Wp + (size_t)r * PAIR_STRIDE, xs, kc / 2, bias, Y, ldy, R, ldr, n + r, tb + j, cols,
+                            bf16_tile(wp + (size_t)r * PAIR_STRIDE, xs, kc / 2, bias, Y, ldy, R, ldr, n + r, tb + j, cols,
                                       act, first, last, 1);
                 }
             }
@@ -397,15 +404,19 @@ void kern_linear_int8_avx512(const kern_qmat *W, const float *bias, const float 
             pack_x_u8(X, ldx, K, k0, kc, tb, tcols, lo, step, Xp);
             for (int n = n0; n < n1; n += MR) {
                 int mr = n1 - n < MR ? n1 - n : MR;
-                pack_w_quads(W->i8, kp, n, mr, k0, kc, Wp);
+                const uint32_t *wp = Wp;
+                if (kp == KERN_KC && tcols >= 128)
+                    wp = (const uint32_t *)(W->i8 + (size_t)n * kp);
+                else
+                    pack_w_quads(W->i8, kp, n, mr, k0, kc, Wp);
                 for (int j = 0; j < tcols; j += NC) {
                     const uint32_t *xs = Xp + (size_t)(j / NC) * (kc / 4) * NC;
                     int cols = tcols - j < NC ? tcols - j : NC;
                     if (mr == MR)
-                        int8_tile(Wp, xs, kc / 4, Y, ldy, n, tb + j, cols, first, MR);
+                        int8_tile(wp, xs, kc / 4, Y, ldy, n, tb + j, cols, first, MR);
                     else
                         for (int r = 0; r < mr; r++)
-                            int8_tile(Wp + (size_t)r * QUAD_STRIDE, xs, kc / 4, Y, ldy, n + r,
+                            int8_tile(wp + (size_t)r * QUAD_STRIDE, xs, kc / 4, Y, ldy, n + r,
                                       tb + j, cols, first, 1);
                 }
                 if (last)

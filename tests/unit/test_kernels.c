@@ -350,7 +350,7 @@ static void check_lowp(int N, int K, int T, sembed_dtype dt, kern_act act) {
 }
 
 static void test_lowp(void **state) {
-    static const int shapes[][3] = {{1, 4, 1}, {12, 8, 33}, {25, 33, 17}, {48, 384, 70},
+    static const int shapes[][3] = {{1, 4, 1}, {12, 8, 33}, {25, 33, 17}, {48, 384, 70}, {30, 384, 200},
                                     {24, 1536, 40}, {13, 390, 300}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int dt = SEMBED_DTYPE_BF16; dt <= SEMBED_DTYPE_INT8; dt++) {
