@@ -53,7 +53,7 @@ if [[ $quick == 0 ]]; then
     echo "== fuzz smoke: each libFuzzer harness for ${FUZZ_SECONDS:-8} s" >&2
     if CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DSEMBED_FUZZ=ON \
         -DSEMBED_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
-        cmake --build build-fuzz -j"$jobs" >/dev/null; then
+        cmake --build build-fuzz -j"$jobs" >build-fuzz/build.log 2>&1; then
         scripts/fuzz.sh build-fuzz "${FUZZ_SECONDS:-8}" || rc=1
     else
         echo "fuzz build FAILED" >&2
