@@ -476,15 +476,22 @@ attn_tile_bf16(const uint32_t *a, size_t a_e, size_t a_r, const uint32_t *b, siz
         }
 }
 
+/* Tiles of AR rows, then one tile of the remaining rows (a compile-time
+ * count each, so that the accumulators stay in registers). */
 #define ATTN_BF16_ROWS(NV)                                                                     \
     do {                                                                                       \
         int r = 0;                                                                             \
         for (; r + AR <= n_rows; r += AR)                                                      \
-            attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo,    \
-                           ldo, cols, s, AR, NV);                                              \
-        for (; r < n_rows; r++)                                                                \
-            attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo,    \
-                           ldo, cols, s, 1, NV);                                               \
+            attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo,  \
+                      cols, s, AR, NV);                                                        \
+        switch (n_rows - r) {                                                                  \
+        case 1: attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 1, NV); break; \
+        case 2: attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 2, NV); break; \
+        case 3: attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 3, NV); break; \
+        case 4: attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 4, NV); break; \
+        case 5: attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 5, NV); break; \
+        default: break;                                                                        \
+        }                                                                                      \
     } while (0)
 
 static void attn_rows_bf16(const uint32_t *a, size_t a_e, size_t a_r, const uint32_t *b,
