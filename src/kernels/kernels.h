@@ -86,7 +86,8 @@ static inline size_t kern_attention_scratch(int L) {
  *         row padded with zeros to an even length kp;
  *   int8: W quantized per output row, w_q = round(W / scale[n]) with
  *         scale[n] = max|W[n]| / 127, [N][kp] with kp a multiple of 4, and
- *         rowsum[n] = sum_k w_q[n][k].
+ *         rowsum[n] = sum_k w_q[n][k] (an exact integer, kept as the float
+ *         that the scaling multiplies by).
  * Activations are converted per call: to bf16, or to unsigned 8-bit per
  * token t with its own range, x ~ lo_t + step_t * x_u8 (x_u8 in 0..255).
  * Accumulation is in fp32 (bf16) or exact int32 (int8), then
@@ -97,7 +98,7 @@ typedef struct kern_qmat {
     uint16_t *bf16;               /* [N][kp] or NULL */
     int8_t *i8;                   /* [N][kp] or NULL */
     float *scale;                 /* [N] */
-    int32_t *rowsum;              /* [N] */
+    float *rowsum;                /* [N] */
 } kern_qmat;
 
 typedef void (*kern_linear_q_fn)(const kern_qmat *W, const float *bias, const float *X,

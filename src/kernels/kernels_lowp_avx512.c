@@ -178,22 +178,46 @@ void kern_linear_bf16_avx512(const kern_qmat *W, const float *bias, const float 
 /* ==== int8 ================================================================= */
 
 /* Per-token range over all K rows, for columns [t, t + cols): lo[j] and
- * step[j], exactly as kernels_scalar.c's token_range() computes them. */
+ * step[j], exactly as kernels_scalar.c's token_range() computes them
+ * (min and max are exact, so the order of the rows does not matter).
+ * 64 columns per pass: each row contributes four whole cache lines, a
+ * stream the prefetcher follows, where one line per row at a stride of the
+ * whole batch was a cache miss per row. */
+static inline void range_store(__m512 mn, __m512 mx, __mmask16 m, float *lo, float *step) {
+    __m512 st = _mm512_div_ps(_mm512_sub_ps(mx, mn), _mm512_set1_ps(255.0f));
+    __mmask16 pos = _mm512_cmp_ps_mask(st, _mm512_setzero_ps(), _CMP_GT_OQ);
+    st = _mm512_mask_blend_ps(pos, _mm512_set1_ps(1.0f), st);
+    _mm512_mask_storeu_ps(lo, m, mn);
+    _mm512_mask_storeu_ps(step, m, st);
+}
+
 static void token_ranges(const float *X, size_t ldx, int K, int t, int cols, float *lo,
                          float *step) {
-    for (int j = 0; j < cols; j += 16) {
+    int j = 0;
+    for (; j + 64 <= cols; j += 64) {
+        __m512 mn[4], mx[4];
+        for (int v = 0; v < 4; v++)
+            mn[v] = mx[v] = _mm512_loadu_ps(X + t + j + 16 * v);
+        for (int k = 1; k < K; k++) {
+            const float *x = X + (size_t)k * ldx + t + j;
+            for (int v = 0; v < 4; v++) {
+                __m512 a = _mm512_loadu_ps(x + 16 * v);
+                mn[v] = _mm512_min_ps(mn[v], a);
+                mx[v] = _mm512_max_ps(mx[v], a);
+            }
+        }
+        for (int v = 0; v < 4; v++)
+            range_store(mn[v], mx[v], 0xffff, lo + j + 16 * v, step + j + 16 * v);
+    }
+    for (; j < cols; j += 16) {
         __mmask16 m = tail_mask(cols - j);
         __m512 mn = _mm512_maskz_loadu_ps(m, X + t + j), mx = mn;
         for (int k = 1; k < K; k++) {
-            __m512 v = _mm512_maskz_loadu_ps(m, X + (size_t)k * ldx + t + j);
-            mn = _mm512_min_ps(mn, v);
-            mx = _mm512_max_ps(mx, v);
+            __m512 a = _mm512_maskz_loadu_ps(m, X + (size_t)k * ldx + t + j);
+            mn = _mm512_min_ps(mn, a);
+            mx = _mm512_max_ps(mx, a);
         }
-        __m512 st = _mm512_div_ps(_mm512_sub_ps(mx, mn), _mm512_set1_ps(255.0f));
-        __mmask16 pos = _mm512_cmp_ps_mask(st, _mm512_setzero_ps(), _CMP_GT_OQ);
-        st = _mm512_mask_blend_ps(pos, _mm512_set1_ps(1.0f), st);
-        _mm512_mask_storeu_ps(lo + j, m, mn);
-        _mm512_mask_storeu_ps(step + j, m, st);
+        range_store(mn, mx, m, lo + j, step + j);
     }
 }
 
@@ -371,17 +395,18 @@ int8_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, float *Y, size_t ld
 static void int8_finish(const kern_qmat *W, const float *bias, float *Y, size_t ldy,
                         const float *R, size_t ldr, int n0, int n1, int t, int cols,
                         const float *lo, const float *step, kern_act act) {
-    for (int j = 0; j < cols; j += 16) {
-        __mmask16 m = tail_mask(cols - j);
-        __m512 vlo = _mm512_maskz_loadu_ps(m, lo + j), vst = _mm512_maskz_loadu_ps(m, step + j);
-        for (int n = n0; n < n1; n++) {
-            float *y = Y + (size_t)n * ldy + t + j;
-            __m512 acc = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, y));
-            __m512 rs = _mm512_set1_ps((float)W->rowsum[n]);
-            __m512 o = _mm512_mul_ps(_mm512_set1_ps(W->scale[n]),
-                                     _mm512_add_ps(_mm512_mul_ps(vst, acc), _mm512_mul_ps(vlo, rs)));
+    /* Row by row, so that each row's constants are broadcast once; the
+     * per-token lo and step come from L1. */
+    for (int n = n0; n < n1; n++) {
+        __m512 rs = _mm512_set1_ps(W->rowsum[n]), sc = _mm512_set1_ps(W->scale[n]);
+        float *yr = Y + (size_t)n * ldy + t;
+        for (int j = 0; j < cols; j += 16) {
+            __mmask16 m = tail_mask(cols - j);
+            __m512 vlo = _mm512_maskz_loadu_ps(m, lo + j), vst = _mm512_maskz_loadu_ps(m, step + j);
+            __m512 acc = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, yr + j));
+            __m512 o = _mm512_mul_ps(sc, _mm512_add_ps(_mm512_mul_ps(vst, acc), _mm512_mul_ps(vlo, rs)));
             o = epilogue(o, bias, n, act, R, ldr, t + j, m);
-            _mm512_mask_storeu_ps(y, m, o);
+            _mm512_mask_storeu_ps(yr + j, m, o);
         }
     }
 }

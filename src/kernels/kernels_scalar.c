@@ -235,7 +235,7 @@ static void linear_int8_scalar(const kern_qmat *W, const float *bias, const floa
             for (int k = 0; k < K; k++)
                 acc += (int32_t)quantize_u8(X[(size_t)k * ldx + t], lo, inv) * w[k];
             float a = step * (float)acc;
-            float b = lo * (float)W->rowsum[n];
+            float b = lo * W->rowsum[n];
             float y = W->scale[n] * (a + b);
             epilogue(y, bias, n, act, R, ldr, t, &Y[(size_t)n * ldy + t]);
         }

@@ -392,20 +392,20 @@ static void run_layer(encoder_state *s, const bert_layer *L, const bert_layer_q 
     int H = c->hidden_size, Fd = c->intermediate_size, T = s->n_tok;
     size_t ld = s->ld;
 
-    /* q, k, v = x W^T + b, in one region. */
-    linear_job qkv = {.ops = s->ops, .n_mats = 3, .X = s->X, .ldx = ld, .K = H, .T = T,
+    /* q, k, v = x W^T + b, in one region: three fp32 matrices read in place
+     * from the weights file, or the stacked reduced-precision one. */
+    linear_job qkv = {.ops = s->ops, .n_mats = LQ ? 1 : 3, .X = s->X, .ldx = ld, .K = H, .T = T,
                       .act = KERN_ACT_NONE, .scratch = s->lin_scratch, .qfn = qfn_of(s)};
     const float *Ws[3] = {L->wq, L->wk, L->wv}, *bs[3] = {L->bq, L->bk, L->bv};
-    const kern_qmat *Qs[3] = {LQ ? &LQ->q : NULL, LQ ? &LQ->k : NULL, LQ ? &LQ->v : NULL};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < qkv.n_mats; i++) {
         qkv.m[i].W = Ws[i];
-        qkv.m[i].Q = Qs[i];
-        qkv.m[i].b = bs[i];
+        qkv.m[i].Q = LQ ? &LQ->qkv : NULL;
+        qkv.m[i].b = LQ ? LQ->bqkv : bs[i];
         qkv.m[i].Y = s->QKV + (size_t)i * H * ld;
         qkv.m[i].R = NULL;
         qkv.m[i].ldy = ld;
         qkv.m[i].ldr = 0;
-        qkv.m[i].N = H;
+        qkv.m[i].N = LQ ? 3 * H : H;
     }
     threadpool_run_n(s->pool, linear_region, &qkv,
                      threads_for(s, 6.0 * H * H * T, PARALLEL_MIN_FLOPS));

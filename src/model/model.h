@@ -30,9 +30,14 @@ typedef struct bert_layer {
     const float *ln2_g, *ln2_b;  /* output.LayerNorm       [H] */
 } bert_layer;
 
-/* The six products of a layer in reduced precision (dtype bf16 / int8). */
+/* The products of a layer in reduced precision (dtype bf16 / int8). The
+ * query, key and value weights are stacked into one [3H][H] matrix (with
+ * its [3H] bias), so that the activations are converted once for all three:
+ * the quantization is per output row, so each row is what it would be on
+ * its own. */
 typedef struct bert_layer_q {
-    kern_qmat q, k, v, o, i, out;
+    kern_qmat qkv, o, i, out;
+    float *bqkv;
 } bert_layer_q;
 
 typedef struct bert_weights {

@@ -45,7 +45,7 @@ int quant_init(kern_qmat *q, const float *W, int N, int K, sembed_dtype dtype) {
             sum += qv;
         }
         q->scale[n] = scale;
-        q->rowsum[n] = sum;
+        q->rowsum[n] = (float)sum;
     }
     return 0;
 }

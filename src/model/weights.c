@@ -284,17 +284,31 @@ sembed_status weights_quantize(sembed_model *m, sembed_error *err) {
     m->w.qlayers = calloc((size_t)c->n_layers, sizeof *m->w.qlayers);
     if (!m->w.qlayers)
         return set_error(err, SEMBED_ERR_OUT_OF_MEMORY, "out of memory");
+    /* The stacked query/key/value weights pass through one fp32 staging
+     * copy, freed again once they are converted. */
+    size_t HH = (size_t)H * H;
+    float *stack = malloc(3 * HH * sizeof *stack);
+    if (!stack)
+        return set_error(err, SEMBED_ERR_OUT_OF_MEMORY, "out of memory preparing weights");
     for (int l = 0; l < c->n_layers; l++) {
         const bert_layer *L = &m->w.layers[l];
         bert_layer_q *Q = &m->w.qlayers[l];
-        if (quant_init(&Q->q, L->wq, H, H, m->params.dtype) ||
-            quant_init(&Q->k, L->wk, H, H, m->params.dtype) ||
-            quant_init(&Q->v, L->wv, H, H, m->params.dtype) ||
+        memcpy(stack, L->wq, HH * sizeof *stack);
+        memcpy(stack + HH, L->wk, HH * sizeof *stack);
+        memcpy(stack + 2 * HH, L->wv, HH * sizeof *stack);
+        Q->bqkv = malloc(3 * (size_t)H * sizeof *Q->bqkv);
+        if (!Q->bqkv || quant_init(&Q->qkv, stack, 3 * H, H, m->params.dtype) ||
             quant_init(&Q->o, L->wo, H, H, m->params.dtype) ||
             quant_init(&Q->i, L->wi, F, H, m->params.dtype) ||
-            quant_init(&Q->out, L->w2, H, F, m->params.dtype))
+            quant_init(&Q->out, L->w2, H, F, m->params.dtype)) {
+            free(stack);
             return set_error(err, SEMBED_ERR_OUT_OF_MEMORY, "out of memory preparing weights");
+        }
+        memcpy(Q->bqkv, L->bq, (size_t)H * sizeof *Q->bqkv);
+        memcpy(Q->bqkv + H, L->bk, (size_t)H * sizeof *Q->bqkv);
+        memcpy(Q->bqkv + 2 * H, L->bv, (size_t)H * sizeof *Q->bqkv);
     }
+    free(stack);
     return SEMBED_OK;
 }
 
@@ -302,9 +316,8 @@ void weights_release(sembed_model *m) {
     if (m->w.qlayers) {
         for (int l = 0; l < m->cfg.bert.n_layers; l++) {
             bert_layer_q *Q = &m->w.qlayers[l];
-            quant_free(&Q->q);
-            quant_free(&Q->k);
-            quant_free(&Q->v);
+            quant_free(&Q->qkv);
+            free(Q->bqkv);
             quant_free(&Q->o);
             quant_free(&Q->i);
             quant_free(&Q->out);
