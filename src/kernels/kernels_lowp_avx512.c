@@ -46,6 +46,15 @@ static inline __m512 epilogue(__m512 o, const float *bias, int n, kern_act act, 
     return o;
 }
 
+/* A vector copy of a weight row piece (GCC inlines memcpy of a run-time
+ * length as `rep movsq`, which ran at half the speed). */
+static inline void copy_bytes(char *dst, const char *src, size_t n) {
+    for (size_t i = 0; i < n; i += 64) {
+        __mmask64 m = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+        _mm512_mask_storeu_epi8(dst + i, m, _mm512_maskz_loadu_epi8(m, src + i));
+    }
+}
+
 /* ==== bf16 ================================================================= */
 
 /* 16 fp32 lanes -> bf16 (round to nearest even) in the low half of each
@@ -83,13 +92,14 @@ static void pack_x_bf16(const float *X, size_t ldx, int K, int k0, int kc, int t
 
 static void pack_w_pairs(const uint16_t *W, int kp, int n, int mr, int k0, int kc, uint32_t *Wp) {
     for (int r = 0; r < mr; r++)
-        memcpy(Wp + (size_t)r * PAIR_STRIDE, W + (size_t)(n + r) * kp + k0, (size_t)kc * 2);
+        copy_bytes((char *)(Wp + (size_t)r * PAIR_STRIDE),
+                   (const char *)(W + (size_t)(n + r) * kp + k0), (size_t)kc * 2);
 }
 
 static inline __attribute__((always_inline)) void
 bf16_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, const float *bias, float *Y,
           size_t ldy, const float *R, size_t ldr, int n, int t, int cols, kern_act act, int first,
-          int last, const int mr) {
+          int last, const int mr, panel_pf *pf) {
     __m512 acc0[MR], acc1[MR];
     const __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols - 16);
 #pragma GCC unroll 12
@@ -110,6 +120,7 @@ bf16_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, const float *bias, 
             }
             Xp += NC;
             Wp++;
+            panel_pf_step(pf);
         }
     } else {
         /* 16 tokens or fewer (short batches, batch-1 latency): half the work */
@@ -121,6 +132,7 @@ bf16_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, const float *bias, 
                                            (__m512bh)_mm512_set1_epi32((int)Wp[r * PAIR_STRIDE]));
             Xp += NC;
             Wp++;
+            panel_pf_step(pf);
         }
     }
 #pragma GCC unroll 12
@@ -155,20 +167,25 @@ void kern_linear_bf16_avx512(const kern_qmat *W, const float *bias, const float 
                  * read them in place when enough columns reuse them (see
                  * kernels_avx512.c). */
                 const uint32_t *wp = Wp;
-                if (kp == KERN_KC && tcols >= 128)
-                    wp = (const uint32_t *)(W->bf16 + (size_t)n * kp);
-                else
+                int packed = !(kp == KERN_KC && tcols >= 128);
+                if (packed)
                     pack_w_pairs(W->bf16, kp, n, mr, k0, kc, Wp);
+                else
+                    wp = (const uint32_t *)(W->bf16 + (size_t)n * kp);
+                panel_pf pf;
+                int nn = n + PF_AHEAD_LOWP * MR < n1 ? n1 - (n + PF_AHEAD_LOWP * MR) : 0;
+                panel_pf_init(&pf, packed && nn ? W->bf16 + (size_t)(n + PF_AHEAD_LOWP * MR) * kp + k0 : NULL,
+                              (size_t)kp * 2, nn < MR ? nn : MR, kc / 2, (size_t)kc * 2);
                 for (int j = 0; j < tcols; j += NC) {
                     const uint32_t *xs = Xp + (size_t)(j / NC) * (kc / 2) * NC;
                     int cols = tcols - j < NC ? tcols - j : NC;
                     if (mr == MR)
                         bf16_tile(wp, xs, kc / 2, bias, Y, ldy, R, ldr, n, tb + j, cols, act, first,
-                                  last, MR);
+                                  last, MR, &pf);
                     else
                         for (int r = 0; r < mr; r++)
-                            bf16_tile(wp + (size_t)r * PAIR_STRIDE, xs, kc / 2, bias, Y, ldy, R, ldr, n + r, tb + j, cols,
-                                      act, first, last, 1);
+                            bf16_tile(wp + (size_t)r * PAIR_STRIDE, xs, kc / 2, bias, Y, ldy, R,
+                                      ldr, n + r, tb + j, cols, act, first, last, 1, &pf);
                 }
             }
         }
@@ -196,10 +213,12 @@ static void token_ranges(const float *X, size_t ldx, int K, int t, int cols, flo
     int j = 0;
     for (; j + 64 <= cols; j += 64) {
         __m512 mn[4], mx[4];
+#pragma GCC unroll 4
         for (int v = 0; v < 4; v++)
             mn[v] = mx[v] = _mm512_loadu_ps(X + t + j + 16 * v);
         for (int k = 1; k < K; k++) {
             const float *x = X + (size_t)k * ldx + t + j;
+#pragma GCC unroll 4
             for (int v = 0; v < 4; v++) {
                 __m512 a = _mm512_loadu_ps(x + 16 * v);
                 mn[v] = _mm512_min_ps(mn[v], a);
@@ -264,7 +283,8 @@ static void pack_x_u8(const float *X, size_t ldx, int K, int k0, int kc, int t, 
 
 static void pack_w_quads(const int8_t *W, int kp, int n, int mr, int k0, int kc, uint32_t *Wp) {
     for (int r = 0; r < mr; r++)
-        memcpy(Wp + (size_t)r * QUAD_STRIDE, W + (size_t)(n + r) * kp + k0, (size_t)kc);
+        copy_bytes((char *)(Wp + (size_t)r * QUAD_STRIDE), (const char *)(W + (size_t)(n + r) * kp + k0),
+                   (size_t)kc);
 }
 
 /* The integer part of a micro-tile: int32 sums kept in Y's memory between
@@ -272,7 +292,7 @@ static void pack_w_quads(const int8_t *W, int kp, int n, int mr, int k0, int kc,
  * that the loop has all registers for its 24 accumulators. */
 static inline __attribute__((always_inline)) void
 int8_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, float *Y, size_t ldy, int n, int t,
-          int cols, int first, const int mr) {
+          int cols, int first, const int mr, panel_pf *pf) {
     __m512i acc0[MR], acc1[MR];
     const __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols - 16);
 #pragma GCC unroll 12
@@ -332,12 +352,14 @@ int8_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, float *Y, size_t ld
                 Q8_HALF(b, 64);
                 Xp += NC;
                 Wp++;
+                panel_pf_step(pf);
             }
         } else {
             for (int s = 0; s < steps; s++) {
                 Q8_HALF(a, 0);
                 Xp += NC;
                 Wp++;
+                panel_pf_step(pf);
             }
         }
 #undef Q8_HALF
@@ -381,6 +403,7 @@ int8_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, float *Y, size_t ld
         }
         Xp += NC;
         Wp++;
+        panel_pf_step(pf);
     }
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
@@ -430,19 +453,24 @@ void kern_linear_int8_avx512(const kern_qmat *W, const float *bias, const float 
             for (int n = n0; n < n1; n += MR) {
                 int mr = n1 - n < MR ? n1 - n : MR;
                 const uint32_t *wp = Wp;
-                if (kp == KERN_KC && tcols >= 128)
-                    wp = (const uint32_t *)(W->i8 + (size_t)n * kp);
-                else
+                int packed = !(kp == KERN_KC && tcols >= 128);
+                if (packed)
                     pack_w_quads(W->i8, kp, n, mr, k0, kc, Wp);
+                else
+                    wp = (const uint32_t *)(W->i8 + (size_t)n * kp);
+                panel_pf pf;
+                int nn = n + PF_AHEAD_LOWP * MR < n1 ? n1 - (n + PF_AHEAD_LOWP * MR) : 0;
+                panel_pf_init(&pf, packed && nn ? W->i8 + (size_t)(n + PF_AHEAD_LOWP * MR) * kp + k0 : NULL,
+                              (size_t)kp, nn < MR ? nn : MR, kc / 4, (size_t)kc);
                 for (int j = 0; j < tcols; j += NC) {
                     const uint32_t *xs = Xp + (size_t)(j / NC) * (kc / 4) * NC;
                     int cols = tcols - j < NC ? tcols - j : NC;
                     if (mr == MR)
-                        int8_tile(wp, xs, kc / 4, Y, ldy, n, tb + j, cols, first, MR);
+                        int8_tile(wp, xs, kc / 4, Y, ldy, n, tb + j, cols, first, MR, &pf);
                     else
                         for (int r = 0; r < mr; r++)
                             int8_tile(wp + (size_t)r * QUAD_STRIDE, xs, kc / 4, Y, ldy, n + r,
-                                      tb + j, cols, first, 1);
+                                      tb + j, cols, first, 1, &pf);
                 }
                 if (last)
                     int8_finish(W, bias, Y, ldy, R, ldr, n, n + mr, tb, tcols, lo, step, act);
