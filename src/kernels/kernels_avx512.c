@@ -149,10 +149,10 @@ static void linear_avx512(const float *W, const float *bias, const float *X, siz
                     pack_w(W, K, n, mr, k0, kc, Wp);
                 else
                     wp = W + (size_t)n * K;
-                /* Packed panels: fetch the next one during the first tile. */
+                /* Fetch a later panel during this one's first tile. */
                 panel_pf pf;
                 int nn = n + PF_AHEAD_F32 * MR < n1 ? n1 - (n + PF_AHEAD_F32 * MR) : 0;
-                panel_pf_init(&pf, packed && nn ? W + (size_t)(n + PF_AHEAD_F32 * MR) * K + k0 : NULL,
+                panel_pf_init(&pf, nn ? W + (size_t)(n + PF_AHEAD_F32 * MR) * K + k0 : NULL,
                               (size_t)K * sizeof *W, nn < MR ? nn : MR, kc, (size_t)kc * sizeof *W);
                 for (int j = 0; j < tcols; j += NC) {
                     const float *xs = Xp + (size_t)(j / NC) * kc * NC;

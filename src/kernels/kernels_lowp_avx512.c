@@ -174,7 +174,7 @@ void kern_linear_bf16_avx512(const kern_qmat *W, const float *bias, const float 
                     wp = (const uint32_t *)(W->bf16 + (size_t)n * kp);
                 panel_pf pf;
                 int nn = n + PF_AHEAD_LOWP * MR < n1 ? n1 - (n + PF_AHEAD_LOWP * MR) : 0;
-                panel_pf_init(&pf, packed && nn ? W->bf16 + (size_t)(n + PF_AHEAD_LOWP * MR) * kp + k0 : NULL,
+                panel_pf_init(&pf, nn ? W->bf16 + (size_t)(n + PF_AHEAD_LOWP * MR) * kp + k0 : NULL,
                               (size_t)kp * 2, nn < MR ? nn : MR, kc / 2, (size_t)kc * 2);
                 for (int j = 0; j < tcols; j += NC) {
                     const uint32_t *xs = Xp + (size_t)(j / NC) * (kc / 2) * NC;
@@ -460,7 +460,7 @@ void kern_linear_int8_avx512(const kern_qmat *W, const float *bias, const float 
                     wp = (const uint32_t *)(W->i8 + (size_t)n * kp);
                 panel_pf pf;
                 int nn = n + PF_AHEAD_LOWP * MR < n1 ? n1 - (n + PF_AHEAD_LOWP * MR) : 0;
-                panel_pf_init(&pf, packed && nn ? W->i8 + (size_t)(n + PF_AHEAD_LOWP * MR) * kp + k0 : NULL,
+                panel_pf_init(&pf, nn ? W->i8 + (size_t)(n + PF_AHEAD_LOWP * MR) * kp + k0 : NULL,
                               (size_t)kp, nn < MR ? nn : MR, kc / 4, (size_t)kc);
                 for (int j = 0; j < tcols; j += NC) {
                     const uint32_t *xs = Xp + (size_t)(j / NC) * (kc / 4) * NC;
