@@ -73,6 +73,8 @@ static inline __attribute__((always_inline)) void
 linear_tile(const float *Wp, const float *Xp, int kc, const float *bias, float *Y, size_t ldy,
             const float *R, size_t ldr, int n, int t, int cols, kern_act act, int first,
             int last, const int mr, panel_pf *pf) {
+    /* A local copy, so that the prefetch state lives in registers. */
+    panel_pf pfl = *pf;
     __m512 acc0[MR], acc1[MR];
     const __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols - 16);
     const int nv = cols > 16 ? 2 : 1;
@@ -93,7 +95,7 @@ linear_tile(const float *Wp, const float *Xp, int kc, const float *bias, float *
             }
             Xp += NC;
             Wp++;
-            panel_pf_step(pf);
+            panel_pf_step(&pfl);
         }
     } else {
         for (int k = 0; k < kc; k++) {
@@ -103,9 +105,10 @@ linear_tile(const float *Wp, const float *Xp, int kc, const float *bias, float *
                 acc0[r] = _mm512_fmadd_ps(_mm512_set1_ps(Wp[r * KERN_KC]), x0, acc0[r]);
             Xp += NC;
             Wp++;
-            panel_pf_step(pf);
+            panel_pf_step(&pfl);
         }
     }
+    *pf = pfl;
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
         float *y = Y + (size_t)(n + r) * ldy + t;

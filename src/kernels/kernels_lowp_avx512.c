@@ -100,6 +100,8 @@ static inline __attribute__((always_inline)) void
 bf16_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, const float *bias, float *Y,
           size_t ldy, const float *R, size_t ldr, int n, int t, int cols, kern_act act, int first,
           int last, const int mr, panel_pf *pf) {
+    /* A local copy, so that the prefetch state lives in registers. */
+    panel_pf pfl = *pf;
     __m512 acc0[MR], acc1[MR];
     const __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols - 16);
 #pragma GCC unroll 12
@@ -120,7 +122,7 @@ bf16_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, const float *bias, 
             }
             Xp += NC;
             Wp++;
-            panel_pf_step(pf);
+            panel_pf_step(&pfl);
         }
     } else {
         /* 16 tokens or fewer (short batches, batch-1 latency): half the work */
@@ -132,9 +134,10 @@ bf16_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, const float *bias, 
                                            (__m512bh)_mm512_set1_epi32((int)Wp[r * PAIR_STRIDE]));
             Xp += NC;
             Wp++;
-            panel_pf_step(pf);
+            panel_pf_step(&pfl);
         }
     }
+    *pf = pfl;
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
         float *y = Y + (size_t)(n + r) * ldy + t;
@@ -293,6 +296,8 @@ static void pack_w_quads(const int8_t *W, int kp, int n, int mr, int k0, int kc,
 static inline __attribute__((always_inline)) void
 int8_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, float *Y, size_t ldy, int n, int t,
           int cols, int first, const int mr, panel_pf *pf) {
+    /* A local copy, so that the prefetch state lives in registers. */
+    panel_pf pfl = *pf;
     __m512i acc0[MR], acc1[MR];
     const __mmask16 m0 = tail_mask(cols), m1 = tail_mask(cols - 16);
 #pragma GCC unroll 12
@@ -352,14 +357,14 @@ int8_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, float *Y, size_t ld
                 Q8_HALF(b, 64);
                 Xp += NC;
                 Wp++;
-                panel_pf_step(pf);
+                panel_pf_step(&pfl);
             }
         } else {
             for (int s = 0; s < steps; s++) {
                 Q8_HALF(a, 0);
                 Xp += NC;
                 Wp++;
-                panel_pf_step(pf);
+                panel_pf_step(&pfl);
             }
         }
 #undef Q8_HALF
@@ -403,8 +408,9 @@ int8_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, float *Y, size_t ld
         }
         Xp += NC;
         Wp++;
-        panel_pf_step(pf);
+        panel_pf_step(&pfl);
     }
+    *pf = pfl;
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
         float *y = Y + (size_t)(n + r) * ldy + t;
