@@ -4,14 +4,15 @@
 #   scripts/deps.sh          what building and running sembed needs
 #   scripts/deps.sh --test   also what the test suite needs (Python with numpy,
 #                            pandas, requests, torch and hnswlib; wrk; clang for
-#                            the fuzzers; Node.js for the tokenizer oracle)
+#                            the fuzzers; Node.js for the tokenizer oracle;
+#                            qemu-user to run the binary as CPUs without AVX-512)
 #
 # Runs apt-get only when something is missing, through sudo when not root.
 set -euo pipefail
 build=(cmake make gcc g++ pkg-config libutf8proc-dev libjansson-dev libsqlite3-dev
        libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libhnswlib-dev)
 test=(libcmocka-dev python3 python3-numpy python3-pandas python3-requests python3-torch
-      python3-hnswlib wrk curl clang-14 libclang-rt-14-dev nodejs npm)
+      python3-hnswlib wrk curl clang-14 libclang-rt-14-dev nodejs npm qemu-user)
 want=("${build[@]}")
 [[ ${1:-} == --test ]] && want+=("${test[@]}")
 missing=()

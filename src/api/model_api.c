@@ -64,6 +64,15 @@ static sembed_status pick_kernels(sembed_model *m, sembed_error *err) {
                          (int)m->params.kernel);
     }
     m->ops_storage = *base;
+    /* AUTO on a CPU without AVX-512 lands on the AVX2 or the scalar set;
+     * the scalar one carries the bf16 / int8 twins, but running them by
+     * default would be a silent hundredfold slowdown, so AUTO refuses there
+     * as it does on AVX2 (--kernel scalar still runs them). */
+    if (m->params.kernel == SEMBED_KERNEL_AUTO && base != &kern_ops_avx512_lowp) {
+        m->ops_storage.linear_bf16 = NULL;
+        m->ops_storage.attention_bf16 = NULL;
+        m->ops_storage.linear_int8 = NULL;
+    }
     if (base == &kern_ops_avx512_lowp) {
         if (!kern_cpu_has_avx512_bf16()) {
             m->ops_storage.linear_bf16 = NULL;

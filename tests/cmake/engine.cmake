@@ -26,3 +26,8 @@ set_tests_properties(faq_golden_cli PROPERTIES FIXTURES_REQUIRED minilm_model TI
 # The worker pool the encoder runs on.
 sembed_add_unit_test(test_threadpool ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_threadpool.c)
 set_tests_properties(test_threadpool PROPERTIES TIMEOUT 120)
+
+# Run-time dispatch on CPUs without AVX-512 and without AVX, under QEMU's
+# user-mode emulation (self-contained; skips without qemu-user).
+sembed_add_script_test(dispatch_qemu tests/scripts/dispatch_qemu.sh)
+set_tests_properties(dispatch_qemu PROPERTIES FIXTURES_REQUIRED tiny_models TIMEOUT 600)
