@@ -8,8 +8,9 @@
 #
 # Tests that need ../shared (the reference outputs) skip with a message when
 # it is absent. FUZZ_SECONDS (default 8) sets the time per fuzz harness.
-# The last line printed is CTest's summary of the release suite; the exit
-# status is non-zero when any part failed.
+# The last line printed on stdout is CTest's summary of the release suite
+# (of the sanitizer suite when that one failed); the exit status is non-zero
+# when any part failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 quick=0
@@ -61,5 +62,9 @@ if [[ $quick == 0 ]]; then
     fi
 fi
 
-grep -E '^[0-9]+% tests passed' "$log" | tail -n 1
+# The summary of the suite that failed, else the release suite's.
+summary=$log
+[[ $quick == 0 && ${asan_rc:-0} -ne 0 && -f build-asan/ctest.log ]] && summary=build-asan/ctest.log
+grep -E '^[0-9]+% tests passed' "$summary" | tail -n 1
+[[ $rc -eq 0 ]] || echo "FAILED: see the messages above" >&2
 exit "$rc"
