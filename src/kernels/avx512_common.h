@@ -2,13 +2,15 @@
  * avx512_common.h - lane-wise helpers shared by the AVX-512 kernel files
  * (include only from files compiled with -mavx512f ...): tail masks and the
  * GELU and exp of kernels/mathfn.h, so that the fp32, bf16 and int8 paths
- * apply the very same functions.
+ * apply the very same functions; and the weight-panel preparation and the
+ * attention row tiling that the fp32 and the bf16 / int8 files share.
  */
 #ifndef SEMBED_AVX512_COMMON_H
 #define SEMBED_AVX512_COMMON_H
 
 #include <immintrin.h>
 
+#include "kernels/kernels.h"
 #include "kernels/mathfn.h"
 
 /* The first n of 16 lanes (none for n <= 0). */
@@ -61,6 +63,80 @@ static inline __attribute__((always_inline)) void panel_pf_step(panel_pf *p) {
             p->row = NULL;
     }
 }
+
+/* A vector copy (GCC inlines memcpy of a run-time length as `rep movsq`,
+ * which ran at half the speed here). */
+static inline void copy_bytes(char *dst, const char *src, size_t n) {
+    for (size_t i = 0; i < n; i += 64) {
+        __mmask64 m = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+        _mm512_mask_storeu_epi8(dst + i, m, _mm512_maskz_loadu_epi8(m, src + i));
+    }
+}
+
+/* The weight panel of rows [n, n + mr) and elements [k0, k0 + kc) of a
+ * row-major matrix W with rows of kp elements of esz bytes, as the linear
+ * micro-tiles read it: row r at r * KERN_KC elements from the returned
+ * pointer. Rows of KERN_KC elements already sit at that stride; with enough
+ * token columns (128) to reuse them from L1 they are read in place.
+ * Otherwise they are copied into Wp: with few columns the product waits on
+ * memory, and one sequential copy streams better than 12 interleaved rows.
+ * Also sets *pf to prefetch, over `steps` tile steps, the panel that starts
+ * `ahead` rows later (rows before n1 only). */
+static inline const void *panel_prepare(const void *W, size_t esz, int kp, int n, int mr, int n1,
+                                        int k0, int kc, int tcols, int ahead, int steps,
+                                        void *Wp, panel_pf *pf) {
+    const char *w = (const char *)W;
+    size_t row = (size_t)kp * esz;
+    const void *panel = Wp;
+    if (kp == KERN_KC && tcols >= 128)
+        panel = w + (size_t)n * row;
+    else
+        for (int r = 0; r < mr; r++)
+            copy_bytes((char *)Wp + (size_t)r * KERN_KC * esz,
+                       w + (size_t)(n + r) * row + (size_t)k0 * esz, (size_t)kc * esz);
+    int next = n + ahead, rows = next < n1 ? n1 - next : 0;
+    if (rows > ahead)
+        rows = ahead;
+    panel_pf_init(pf, rows ? w + (size_t)next * row + (size_t)k0 * esz : NULL, row, rows, steps,
+                  (size_t)kc * esz);
+    return panel;
+}
+
+/* ---- attention ---------------------------------------------------------- */
+
+#define AR 6 /* rows per attention micro-tile */
+#define AV (KERN_ATTN_BLOCK / 16)
+
+/* Runs TILE(a, a_e, a_r, b, ldb, E, out, ldo, cols, s, rows, nv) over the
+ * n_rows rows in scope: tiles of AR rows, then one tile of the remaining
+ * rows, with the row count and nv = ceil(cols / 16) compile-time constants
+ * in every call, so that the accumulators stay in registers. */
+#define ATTN_TILE_ROWS(TILE, NV)                                                                   \
+    do {                                                                                           \
+        int r = 0;                                                                                 \
+        for (; r + AR <= n_rows; r += AR)                                                          \
+            TILE(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s,   \
+                 AR, NV);                                                                          \
+        float *o_ = out + (size_t)r * ldo;                                                         \
+        switch (n_rows - r) {                                                                      \
+        case 1: TILE(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, o_, ldo, cols, s, 1, NV); break;   \
+        case 2: TILE(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, o_, ldo, cols, s, 2, NV); break;   \
+        case 3: TILE(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, o_, ldo, cols, s, 3, NV); break;   \
+        case 4: TILE(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, o_, ldo, cols, s, 4, NV); break;   \
+        case 5: TILE(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, o_, ldo, cols, s, 5, NV); break;   \
+        default: break;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+#define ATTN_TILE_ALL(TILE)                                                                        \
+    do {                                                                                           \
+        switch ((cols + 15) / 16) {                                                                \
+        case 1: ATTN_TILE_ROWS(TILE, 1); break;                                                    \
+        case 2: ATTN_TILE_ROWS(TILE, 2); break;                                                    \
+        case 3: ATTN_TILE_ROWS(TILE, 3); break;                                                    \
+        default: ATTN_TILE_ROWS(TILE, 4); break;                                                   \
+        }                                                                                          \
+    } while (0)
 
 /* Looks up an 8-entry table per lane. */
 static inline __m512 v_tab(const float *tab8, __m512i idx) {

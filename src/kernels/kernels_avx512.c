@@ -5,14 +5,14 @@
  * The linear kernel is a register-blocked product of a panel of MR weight
  * rows with 32 token columns: per step k it broadcasts MR weights W[n][k]
  * and multiplies them by two 16-wide vectors of X[k][t..t+32], keeping
- * MR x 2 accumulators (24 of the 32 zmm registers for MR = 12). Weights are
- * read in PyTorch's [out][in] layout straight from the memory map: each of
- * the MR rows is a sequential stream, so no packing is needed. Every lane
- * computes its element exactly as kernels_scalar.c does.
+ * MR x 2 accumulators (24 of the 32 zmm registers for MR = 12). Weights
+ * stay in PyTorch's [out][in] layout: a panel's rows are read in place from
+ * the memory map or copied at a fixed stride (panel_prepare in
+ * avx512_common.h). Every lane computes its element exactly as
+ * kernels_scalar.c does.
  */
 #include <immintrin.h>
 #include <math.h>
-#include <string.h>
 
 #include "kernels/avx512_common.h"
 #include "kernels/kernels.h"
@@ -42,23 +42,6 @@ static void pack_x(const float *X, size_t ldx, int k0, int kc, int t, int cols, 
             _mm512_store_ps(Xp + 16, _mm512_maskz_loadu_ps(m1, src + 16));
             Xp += NC;
             src += ldx;
-        }
-    }
-}
-
-/* Copies W[n .. n + mr)[k0 .. k0 + kc) into Wp as mr rows of a fixed
- * stride KERN_KC: a plain copy of row pieces (no transpose), and the
- * micro-kernel reaches row r at the constant offset r * KERN_KC, so one
- * base register serves all 12 broadcast streams. */
-static void pack_w(const float *W, int K, int n, int mr, int k0, int kc, float *Wp) {
-    /* A vector copy: GCC inlines memcpy of a run-time length here as
-     * `rep movsq`, which ran at half the speed. */
-    for (int r = 0; r < mr; r++) {
-        const float *src = W + (size_t)(n + r) * K + k0;
-        float *dst = Wp + (size_t)r * KERN_KC;
-        for (int k = 0; k < kc; k += 16) {
-            __mmask16 m = tail_mask(kc - k);
-            _mm512_mask_storeu_ps(dst + k, m, _mm512_maskz_loadu_ps(m, src + k));
         }
     }
 }
@@ -146,17 +129,9 @@ static void linear_avx512(const float *W, const float *bias, const float *X, siz
                  * read them in place. With few columns the product waits on
                  * memory, and one sequential copy streams better than 12
                  * interleaved rows. */
-                const float *wp = Wp;
-                int packed = !(K == KERN_KC && tcols >= 128);
-                if (packed)
-                    pack_w(W, K, n, mr, k0, kc, Wp);
-                else
-                    wp = W + (size_t)n * K;
-                /* Fetch a later panel during this one's first tile. */
                 panel_pf pf;
-                int nn = n + PF_AHEAD_F32 * MR < n1 ? n1 - (n + PF_AHEAD_F32 * MR) : 0;
-                panel_pf_init(&pf, nn ? W + (size_t)(n + PF_AHEAD_F32 * MR) * K + k0 : NULL,
-                              (size_t)K * sizeof *W, nn < MR ? nn : MR, kc, (size_t)kc * sizeof *W);
+                const float *wp = panel_prepare(W, sizeof *W, K, n, mr, n1, k0, kc, tcols,
+                                                PF_AHEAD_F32 * MR, kc, Wp, &pf);
                 for (int j = 0; j < tcols; j += NC) {
                     const float *xs = Xp + (size_t)(j / NC) * kc * NC;
                     int cols = tcols - j < NC ? tcols - j : NC;
@@ -216,8 +191,6 @@ static void layernorm_avx512(const float *X, size_t ldx, float *Y, size_t ldy, i
 
 /* ==== Attention =========================================================== */
 
-#define AR 6           /* rows per attention micro-tile */
-#define AV (KERN_ATTN_BLOCK / 16)
 
 /* out[r][c] = sum_e A[e][r] * B[e][c] for r < rows (A element (e, r) at
  * a[e * a_e + r * a_r]), c < cols (B row e at b + e * ldb), scaled by s
@@ -257,32 +230,9 @@ attn_tile(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, in
         }
 }
 
-/* Tiles of AR rows, then one tile of the remaining rows (a compile-time
- * count each, so that the accumulators stay in registers). */
-#define ATTN_ROWS(NV)                                                                     \
-    do {                                                                                       \
-        int r = 0;                                                                             \
-        for (; r + AR <= n_rows; r += AR)                                                      \
-            attn_tile(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo,  \
-                      cols, s, AR, NV);                                                        \
-        switch (n_rows - r) {                                                                  \
-        case 1: attn_tile(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 1, NV); break; \
-        case 2: attn_tile(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 2, NV); break; \
-        case 3: attn_tile(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 3, NV); break; \
-        case 4: attn_tile(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 4, NV); break; \
-        case 5: attn_tile(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 5, NV); break; \
-        default: break;                                                                        \
-        }                                                                                      \
-    } while (0)
-
 static void attn_rows(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, int E,
                       float *out, size_t ldo, int n_rows, int cols, float s) {
-    switch ((cols + 15) / 16) {
-    case 1: ATTN_ROWS(1); break;
-    case 2: ATTN_ROWS(2); break;
-    case 3: ATTN_ROWS(3); break;
-    default: ATTN_ROWS(4); break;
-    }
+    ATTN_TILE_ALL(attn_tile);
 }
 
 static void attention_avx512(const float *Q, const float *K, const float *V, size_t ld, int L,

@@ -14,7 +14,6 @@
  */
 #include <immintrin.h>
 #include <math.h>
-#include <string.h>
 
 #include "kernels/avx512_common.h"
 #include "kernels/kernels.h"
@@ -46,15 +45,6 @@ static inline __m512 epilogue(__m512 o, const float *bias, int n, kern_act act, 
     return o;
 }
 
-/* A vector copy of a weight row piece (GCC inlines memcpy of a run-time
- * length as `rep movsq`, which ran at half the speed). */
-static inline void copy_bytes(char *dst, const char *src, size_t n) {
-    for (size_t i = 0; i < n; i += 64) {
-        __mmask64 m = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
-        _mm512_mask_storeu_epi8(dst + i, m, _mm512_maskz_loadu_epi8(m, src + i));
-    }
-}
-
 /* ==== bf16 ================================================================= */
 
 /* 16 fp32 lanes -> bf16 (round to nearest even) in the low half of each
@@ -84,17 +74,10 @@ static void pack_x_bf16(const float *X, size_t ldx, int K, int k0, int kc, int t
     }
 }
 
-/* Row pieces at the fixed stride PAIR_STRIDE words: the bf16 pairs of a
- * row are already adjacent, so packing is a plain copy, and the micro-kernel
- * reaches row r at a constant offset (see pack_w in kernels_avx512.c). */
+/* Panel rows (panel_prepare) are KERN_KC elements apart: PAIR_STRIDE words
+ * of bf16 pairs, QUAD_STRIDE words of int8 quads. */
 #define PAIR_STRIDE (KERN_KC / 2)
 #define QUAD_STRIDE (KERN_KC / 4)
-
-static void pack_w_pairs(const uint16_t *W, int kp, int n, int mr, int k0, int kc, uint32_t *Wp) {
-    for (int r = 0; r < mr; r++)
-        copy_bytes((char *)(Wp + (size_t)r * PAIR_STRIDE),
-                   (const char *)(W + (size_t)(n + r) * kp + k0), (size_t)kc * 2);
-}
 
 static inline __attribute__((always_inline)) void
 bf16_tile(const uint32_t *Wp, const uint32_t *Xp, int steps, const float *bias, float *Y,
@@ -169,16 +152,9 @@ void kern_linear_bf16_avx512(const kern_qmat *W, const float *bias, const float 
                 /* Rows of KERN_KC values sit at the packed stride already:
                  * read them in place when enough columns reuse them (see
                  * kernels_avx512.c). */
-                const uint32_t *wp = Wp;
-                int packed = !(kp == KERN_KC && tcols >= 128);
-                if (packed)
-                    pack_w_pairs(W->bf16, kp, n, mr, k0, kc, Wp);
-                else
-                    wp = (const uint32_t *)(W->bf16 + (size_t)n * kp);
                 panel_pf pf;
-                int nn = n + PF_AHEAD_LOWP * MR < n1 ? n1 - (n + PF_AHEAD_LOWP * MR) : 0;
-                panel_pf_init(&pf, nn ? W->bf16 + (size_t)(n + PF_AHEAD_LOWP * MR) * kp + k0 : NULL,
-                              (size_t)kp * 2, nn < MR ? nn : MR, kc / 2, (size_t)kc * 2);
+                const uint32_t *wp = panel_prepare(W->bf16, sizeof *W->bf16, kp, n, mr, n1, k0, kc,
+                                                   tcols, PF_AHEAD_LOWP * MR, kc / 2, Wp, &pf);
                 for (int j = 0; j < tcols; j += NC) {
                     const uint32_t *xs = Xp + (size_t)(j / NC) * (kc / 2) * NC;
                     int cols = tcols - j < NC ? tcols - j : NC;
@@ -282,12 +258,6 @@ static void pack_x_u8(const float *X, size_t ldx, int K, int k0, int kc, int t, 
             Xp += NC;
         }
     }
-}
-
-static void pack_w_quads(const int8_t *W, int kp, int n, int mr, int k0, int kc, uint32_t *Wp) {
-    for (int r = 0; r < mr; r++)
-        copy_bytes((char *)(Wp + (size_t)r * QUAD_STRIDE), (const char *)(W + (size_t)(n + r) * kp + k0),
-                   (size_t)kc);
 }
 
 /* The integer part of a micro-tile: int32 sums kept in Y's memory between
@@ -458,16 +428,9 @@ void kern_linear_int8_avx512(const kern_qmat *W, const float *bias, const float 
             pack_x_u8(X, ldx, K, k0, kc, tb, tcols, lo, step, Xp);
             for (int n = n0; n < n1; n += MR) {
                 int mr = n1 - n < MR ? n1 - n : MR;
-                const uint32_t *wp = Wp;
-                int packed = !(kp == KERN_KC && tcols >= 128);
-                if (packed)
-                    pack_w_quads(W->i8, kp, n, mr, k0, kc, Wp);
-                else
-                    wp = (const uint32_t *)(W->i8 + (size_t)n * kp);
                 panel_pf pf;
-                int nn = n + PF_AHEAD_LOWP * MR < n1 ? n1 - (n + PF_AHEAD_LOWP * MR) : 0;
-                panel_pf_init(&pf, nn ? W->i8 + (size_t)(n + PF_AHEAD_LOWP * MR) * kp + k0 : NULL,
-                              (size_t)kp, nn < MR ? nn : MR, kc / 4, (size_t)kc);
+                const uint32_t *wp = panel_prepare(W->i8, sizeof *W->i8, kp, n, mr, n1, k0, kc,
+                                                   tcols, PF_AHEAD_LOWP * MR, kc / 4, Wp, &pf);
                 for (int j = 0; j < tcols; j += NC) {
                     const uint32_t *xs = Xp + (size_t)(j / NC) * (kc / 4) * NC;
                     int cols = tcols - j < NC ? tcols - j : NC;
@@ -487,8 +450,6 @@ void kern_linear_int8_avx512(const kern_qmat *W, const float *bias, const float 
 
 /* ==== bf16 attention ======================================================= */
 
-#define AR 6
-#define AV (KERN_ATTN_BLOCK / 16)
 
 /* The pairs (row r, row r + 1) of two fp32 rows over up to 16 columns. */
 static inline __m512i pairs16(const float *r0, const float *r1, __mmask16 m) {
@@ -535,33 +496,10 @@ attn_tile_bf16(const uint32_t *a, size_t a_e, size_t a_r, const uint32_t *b, siz
         }
 }
 
-/* Tiles of AR rows, then one tile of the remaining rows (a compile-time
- * count each, so that the accumulators stay in registers). */
-#define ATTN_BF16_ROWS(NV)                                                                     \
-    do {                                                                                       \
-        int r = 0;                                                                             \
-        for (; r + AR <= n_rows; r += AR)                                                      \
-            attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo,  \
-                      cols, s, AR, NV);                                                        \
-        switch (n_rows - r) {                                                                  \
-        case 1: attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 1, NV); break; \
-        case 2: attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 2, NV); break; \
-        case 3: attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 3, NV); break; \
-        case 4: attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 4, NV); break; \
-        case 5: attn_tile_bf16(a + (size_t)r * a_r, a_e, a_r, b, ldb, E, out + (size_t)r * ldo, ldo, cols, s, 5, NV); break; \
-        default: break;                                                                        \
-        }                                                                                      \
-    } while (0)
-
 static void attn_rows_bf16(const uint32_t *a, size_t a_e, size_t a_r, const uint32_t *b,
                            size_t ldb, int E, float *out, size_t ldo, int n_rows, int cols,
                            float s) {
-    switch ((cols + 15) / 16) {
-    case 1: ATTN_BF16_ROWS(1); break;
-    case 2: ATTN_BF16_ROWS(2); break;
-    case 3: ATTN_BF16_ROWS(3); break;
-    default: ATTN_BF16_ROWS(4); break;
-    }
+    ATTN_TILE_ALL(attn_tile_bf16);
 }
 
 static inline size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
