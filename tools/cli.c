@@ -128,6 +128,16 @@ int cli_parse_dtype(const char *s, sembed_dtype *out) {
     return 0;
 }
 
+int cli_parse_score(const char *s, sembed_score *out) {
+    if (!strcmp(s, "cos") || !strcmp(s, "cosine"))
+        *out = SEMBED_SCORE_COSINE;
+    else if (!strcmp(s, "dot"))
+        *out = SEMBED_SCORE_DOT;
+    else
+        return -1;
+    return 0;
+}
+
 /* ==== Input =============================================================== */
 
 /* Appends one entry, growing the arrays geometrically. */

@@ -43,10 +43,11 @@ int cli_fail(const sembed_error *err);
 int cli_parse_int(const char *s, long min, long max, long *out);
 int cli_parse_double(const char *s, double *out);
 
-/* --kernel auto|reference|scalar|avx2|avx512 and --dtype fp32|bf16|int8;
- * return 0, or -1 for an unknown name. */
+/* --kernel auto|reference|scalar|avx2|avx512, --dtype fp32|bf16|int8 and
+ * --score cos|cosine|dot; return 0, or -1 for an unknown name. */
 int cli_parse_kernel(const char *s, sembed_kernel *out);
 int cli_parse_dtype(const char *s, sembed_dtype *out);
+int cli_parse_score(const char *s, sembed_score *out);
 
 /* ---- input texts ------------------------------------------------------- */
 

@@ -152,11 +152,7 @@ static int parse_opts(const char *sub, int argc, char **argv, index_opts *o) {
             o->hnsw_params_set = 1;
             break;
         case OPT_SCORE:
-            if (!strcmp(optarg, "cos") || !strcmp(optarg, "cosine"))
-                o->score = SEMBED_SCORE_COSINE;
-            else if (!strcmp(optarg, "dot"))
-                o->score = SEMBED_SCORE_DOT;
-            else
+            if (cli_parse_score(optarg, &o->score))
                 return cli_usage_error(cmd, "--score must be cos or dot, got '%s'", optarg);
             o->hnsw_params_set = 1;
             break;

@@ -224,11 +224,7 @@ int cmd_search(int argc, char **argv) {
                 return cli_usage_error("search", "-k must be an integer >= 1, got '%s'", optarg);
             break;
         case OPT_SCORE:
-            if (!strcmp(optarg, "cos") || !strcmp(optarg, "cosine"))
-                sp.score = SEMBED_SCORE_COSINE;
-            else if (!strcmp(optarg, "dot"))
-                sp.score = SEMBED_SCORE_DOT;
-            else
+            if (cli_parse_score(optarg, &sp.score))
                 return cli_usage_error("search", "--score must be cos or dot, got '%s'", optarg);
             break;
         case OPT_PRECISION: {
@@ -243,7 +239,7 @@ int cmd_search(int argc, char **argv) {
         }
         case OPT_OVERSAMPLE:
             if (cli_parse_int(optarg, 1, 1000, &oversample))
-                return cli_usage_error("search", "--oversample must be 1 .. 1000, got '%s'",
+                return cli_usage_error("search", "--oversample must be 1 to 1000, got '%s'",
                                        optarg);
             break;
         case OPT_NO_RESCORE:

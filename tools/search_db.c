@@ -130,11 +130,7 @@ int cmd_search_db(int argc, char **argv) {
                                        optarg);
             break;
         case OPT_SCORE:
-            if (!strcmp(optarg, "cos") || !strcmp(optarg, "cosine"))
-                sp.score = SEMBED_SCORE_COSINE;
-            else if (!strcmp(optarg, "dot"))
-                sp.score = SEMBED_SCORE_DOT;
-            else
+            if (cli_parse_score(optarg, &sp.score))
                 return cli_usage_error("search", "--score must be cos or dot, got '%s'", optarg);
             break;
         case 't':
