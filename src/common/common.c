@@ -31,11 +31,9 @@ void clear_error(sembed_error *err) {
     }
 }
 
-sembed_status read_file(const char *path, size_t max_bytes, char **out, size_t *len,
-                        sembed_error *err) {
-    *out = NULL;
-    if (len)
-        *len = 0;
+sembed_status open_regular_file(const char *path, int *fd_out, uint64_t *size,
+                                sembed_error *err) {
+    *fd_out = -1;
     /* O_NONBLOCK so that a FIFO in place of a file cannot hang the open. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
@@ -48,15 +46,33 @@ sembed_status read_file(const char *path, size_t max_bytes, char **out, size_t *
         return set_error(err, SEMBED_ERR_IO, "%s: %s", path, strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
+        int is_dir = S_ISDIR(st.st_mode);
         close(fd);
-        return set_error(err, SEMBED_ERR_IO, "%s: not a regular file", path);
+        return set_error(err, SEMBED_ERR_IO, "%s: not a regular file%s", path,
+                         is_dir ? " (a directory)" : "");
     }
-    if ((uint64_t)st.st_size > (uint64_t)max_bytes) {
+    *fd_out = fd;
+    if (size)
+        *size = (uint64_t)st.st_size;
+    return SEMBED_OK;
+}
+
+sembed_status read_file(const char *path, size_t max_bytes, char **out, size_t *len,
+                        sembed_error *err) {
+    *out = NULL;
+    if (len)
+        *len = 0;
+    int fd;
+    uint64_t fsize;
+    sembed_status rc = open_regular_file(path, &fd, &fsize, err);
+    if (rc != SEMBED_OK)
+        return rc;
+    if (fsize > (uint64_t)max_bytes) {
         close(fd);
         return set_error(err, SEMBED_ERR_LIMIT, "%s: file is larger than %zu bytes", path,
                          max_bytes);
     }
-    size_t size = (size_t)st.st_size;
+    size_t size = (size_t)fsize;
     char *buf = malloc(size + 1);
     if (!buf) {
         close(fd);

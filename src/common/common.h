@@ -27,6 +27,12 @@ static inline int add_overflow_size(size_t a, size_t b, size_t *out) {
     return __builtin_add_overflow(a, b, out);
 }
 
+/* Opens path read-only as a regular file: directories, FIFOs and devices
+ * are refused ("<path>: not a regular file"), and a FIFO cannot hang the
+ * open. Sets *fd (close it) and *size (when not NULL). SEMBED_ERR_NOT_FOUND
+ * when missing. */
+sembed_status open_regular_file(const char *path, int *fd, uint64_t *size, sembed_error *err);
+
 /* Reads a whole regular file of at most max_bytes into a fresh buffer with
  * a NUL appended (not counted in *len). Refuses directories, FIFOs and
  * devices. Messages name the path. Free with free(). */

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/common.h"
@@ -19,18 +18,10 @@ sembed_status io_source_open(io_source *s, const char *path, sembed_error *err) 
     memset(s, 0, sizeof *s);
     s->fd = -1;
     s->name = path;
-    /* O_NONBLOCK so that a FIFO in place of a file cannot hang the open. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return set_error(err, errno == ENOENT ? SEMBED_ERR_NOT_FOUND : SEMBED_ERR_IO, "%s: %s",
-                         path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int is_dir = S_ISDIR(st.st_mode);
-        close(fd);
-        return set_error(err, SEMBED_ERR_IO, "%s: %s", path,
-                         is_dir ? "is a directory, not a file" : "not a regular file");
-    }
+    int fd;
+    sembed_status rc = open_regular_file(path, &fd, NULL, err);
+    if (rc != SEMBED_OK)
+        return rc;
     int flags = fcntl(fd, F_GETFL);
     if (flags >= 0)
         fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -402,32 +401,22 @@ sembed_status safetensors_open(const char *path, safetensors_file *out, sembed_e
     if (!out || !path)
         return set_error(err, SEMBED_ERR_INVALID_ARGUMENT, "safetensors_open: NULL argument");
     memset(out, 0, sizeof *out);
-    /* O_NONBLOCK: a FIFO in place of the file must not hang the open. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return set_error(err, errno == ENOENT ? SEMBED_ERR_NOT_FOUND : SEMBED_ERR_IO, "%s: %s",
-                         path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return set_error(err, SEMBED_ERR_IO, "%s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return set_error(err, SEMBED_ERR_IO, "%s: not a regular file", path);
-    }
-    if (st.st_size < 8) {
+    int fd;
+    uint64_t fsize;
+    sembed_status orc = open_regular_file(path, &fd, &fsize, err);
+    if (orc != SEMBED_OK)
+        return orc;
+    if (fsize < 8) {
         close(fd);
         return set_error(err, SEMBED_ERR_FORMAT,
-                         "%s: header too small (the file has %jd bytes, at least 8 needed)", path,
-                         (intmax_t)st.st_size);
+                         "%s: header too small (the file has %" PRIu64 " bytes, at least 8 needed)",
+                         path, fsize);
     }
-    if ((uint64_t)st.st_size > SIZE_MAX) {
+    if (fsize > SIZE_MAX) {
         close(fd);
         return set_error(err, SEMBED_ERR_LIMIT, "%s: file too large to map", path);
     }
-    size_t size = (size_t)st.st_size;
+    size_t size = (size_t)fsize;
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
