@@ -7,7 +7,8 @@
 #   scripts/test.sh --quick    release build + suite only
 #
 # Tests that need ../shared (the reference outputs) skip with a message when
-# it is absent. FUZZ_SECONDS (default 8) sets the time per fuzz harness.
+# it is absent. FUZZ_SECONDS (default 8) sets the time per fuzz harness and
+# FUZZ_SEED (default 1, 0 for a new one each run) its random seed.
 # The last line printed on stdout is CTest's summary of the release suite
 # (of the sanitizer suite when that one failed); the exit status is non-zero
 # when any part failed.

@@ -610,12 +610,27 @@ sembed_status sembed_store_set_model(sembed_store *store, const sembed_store_mod
 
 /* ==== Info ================================================================== */
 
+static sembed_status read_dim(sembed_store *s, sembed_error *err);
+
 sembed_status store_rows(sembed_store *s, int64_t *rows, sembed_error *err) {
     /* MAX over the INTEGER PRIMARY KEY is a single b-tree seek. */
     int64_t last = -1;
     sembed_status st = pragma_int(s, "SELECT COALESCE(MAX(corpus_id), -1) FROM items", &last, err);
     if (st != SEMBED_OK)
         return st;
+    /* A damaged file can name any row number. Every row's vector is stored
+     * whole in the file, so a count the file cannot hold is refused here,
+     * before anything is sized by it. */
+    int64_t pages = 0, page_size = 0;
+    if (last >= 0 && ((st = pragma_int(s, "PRAGMA page_count", &pages, err)) != SEMBED_OK ||
+                      (st = pragma_int(s, "PRAGMA page_size", &page_size, err)) != SEMBED_OK))
+        return st;
+    uint64_t row_bytes = s->dim > 0 ? (uint64_t)s->dim * sizeof(float) : 1;
+    if (last >= 0 && (uint64_t)last >= (uint64_t)(pages * page_size) / row_bytes)
+        return set_error(err, SEMBED_ERR_FORMAT,
+                         "%s is damaged: row %lld of %llu bytes cannot fit in its %lld bytes",
+                         s->path, (long long)last, (unsigned long long)row_bytes,
+                         (long long)(pages * page_size));
     *rows = last + 1;
     return SEMBED_OK;
 }
@@ -647,14 +662,10 @@ sembed_status sembed_store_get_info(sembed_store *store, sembed_store_info *info
     if ((st = pragma_int(store, "PRAGMA user_version", &v, err)) != SEMBED_OK)
         goto done;
     info->schema_version = (int)v;
-    if ((st = store_rows(store, &info->rows, err)) != SEMBED_OK)
+    if ((st = read_dim(store, err)) != SEMBED_OK ||
+        (st = store_rows(store, &info->rows, err)) != SEMBED_OK)
         goto done;
-    st = store_meta_get_int(store, "dim", &v, err);
-    if (st == SEMBED_ERR_NOT_FOUND)
-        st = SEMBED_OK, v = 0;
-    if (st != SEMBED_OK)
-        goto done;
-    info->dim = store->dim = (int)v;
+    info->dim = store->dim;
     if ((st = get_model(store, &info->model, &info->has_model, err)) != SEMBED_OK)
         goto done;
     st = store_meta_get_int(store, "hnsw_rows", &info->hnsw_rows, err);

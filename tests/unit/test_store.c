@@ -888,6 +888,28 @@ static void test_damaged_files(void **state) {
     sqlite3_close(db);
     assert_int_equal(read_all(path), 0);
 
+    /* A row number far past the end (written behind our back) is refused
+     * before anything is sized by it: loading would otherwise ask for
+     * terabytes. */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE vectors SET vector = x'0000803f000000400000404000008040' "
+                                      "WHERE corpus_id = 1; "
+                                      "UPDATE items SET corpus_id = 400000000000 WHERE corpus_id = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(sembed_store_open(path, SEMBED_STORE_READONLY, &s, &err), SEMBED_OK);
+    float q4[4] = {1, 0, 0, 0};
+    sembed_hit hit4[2];
+    size_t nh4;
+    sembed_store_search_params sp = sembed_store_search_default_params();
+    sp.top_k = 2;
+    assert_int_equal(sembed_store_search(s, q4, 1, 4, &sp, hit4, 2, &nh4, &err), SEMBED_ERR_FORMAT);
+    assert_non_null(strstr(err.message, "cannot fit"));
+    print_message("row number far past the end: %s\n", err.message);
+    sembed_store_close(s);
+    assert_int_equal(read_all(path), 0);
+
     /* A real store of a few hundred rows, truncated at many lengths. */
     s = create_store("full.db", path, sizeof path);
     const int dim = 32;
