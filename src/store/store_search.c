@@ -52,10 +52,10 @@ static sembed_status read_hnsw_meta(sembed_store *s, hnsw_meta *m, sembed_error 
         return st;
     if ((st = store_meta_get_int(s, "hnsw_M", &v, err)) != SEMBED_OK)
         goto damaged;
-    m->M = (int)v;
+    m->M = v < 0 || v > SEMBED_HNSW_MAX_M ? -1 : (int)v;
     if ((st = store_meta_get_int(s, "hnsw_ef_construction", &v, err)) != SEMBED_OK)
         goto damaged;
-    m->ef_construction = (int)v;
+    m->ef_construction = v < 1 || v > SEMBED_HNSW_MAX_EF ? -1 : (int)v;
     if ((st = store_meta_get_int(s, "hnsw_score", &v, err)) != SEMBED_OK)
         goto damaged;
     m->score = (sembed_score)v;

@@ -445,6 +445,22 @@ static void test_search_modes(void **state) {
     assert_int_equal(sembed_store_search(r, q, 1, dim, &p, exact, 200, nh, &err), SEMBED_OK);
     assert_int_equal(got[0].corpus_id, exact[0].corpus_id);
     assert_true(fabsf(got[0].score - exact[0].score) < 1e-4f);
+    /* HNSW parameters out of range in the database (one that would wrap
+     * to a plausible int) are damage, not a build parameter. */
+    sembed_store_close(r);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE meta SET value = '4294967346' "
+                                  "WHERE key = 'hnsw_ef_construction'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(sembed_store_open(path, SEMBED_STORE_READONLY, &r, &err), SEMBED_OK);
+    p.mode = SEMBED_STORE_HNSW;
+    assert_int_equal(sembed_store_search(r, q, 1, dim, &p, got, 200, nh, &err),
+                     SEMBED_ERR_FORMAT);
+    assert_non_null(strstr(err.message, "bad HNSW metadata"));
     /* No temporary files are left next to the index. */
     DIR *d = opendir(tmpdir);
     struct dirent *e;
