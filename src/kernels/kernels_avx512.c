@@ -150,41 +150,63 @@ static void linear_avx512(const float *W, const float *bias, const float *X, siz
 
 /* ==== LayerNorm =========================================================== */
 
+/* Tokens of one LayerNorm pass, in groups of 16 (a cache line of each
+ * feature row). Each token's sum is one dependent chain of double adds;
+ * three groups give six independent chains, which hides the add latency
+ * that bounded a single group. */
+#define LN_GROUPS 3
+
 static void layernorm_avx512(const float *X, size_t ldx, float *Y, size_t ldy, int N, int t0,
                              int t1, const float *gamma, const float *beta, double eps) {
-    /* 16 tokens per pass (a whole cache line of each feature row), as two
-     * groups of 8 in double; every token's sums keep the scalar order. */
-    for (int t = t0; t < t1; t += 16) {
-        int cols = t1 - t < 16 ? t1 - t : 16;
-        __mmask16 m = tail_mask(cols);
-        __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
-        for (int n = 0; n < N; n++) {
-            __m512 x = _mm512_maskz_loadu_ps(m, X + (size_t)n * ldx + t);
-            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
-            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))));
+    /* Sums in double, every token's in the scalar order, so the result is
+     * the scalar twin's bit for bit. */
+    for (int t = t0; t < t1; t += 16 * LN_GROUPS) {
+        __mmask16 m[LN_GROUPS];
+        __m512d s[LN_GROUPS][2], q[LN_GROUPS][2], mean[LN_GROUPS][2];
+        __m512 meanf[LN_GROUPS], rstd[LN_GROUPS];
+        for (int g = 0; g < LN_GROUPS; g++) {
+            int cols = t1 - t - 16 * g;
+            m[g] = cols <= 0 ? 0 : tail_mask(cols < 16 ? cols : 16);
+            s[g][0] = s[g][1] = q[g][0] = q[g][1] = _mm512_setzero_pd();
         }
+        for (int n = 0; n < N; n++)
+            for (int g = 0; g < LN_GROUPS; g++) {
+                __m512 x = _mm512_maskz_loadu_ps(m[g], X + (size_t)n * ldx + t + 16 * g);
+                s[g][0] = _mm512_add_pd(s[g][0], _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+                s[g][1] = _mm512_add_pd(s[g][1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
+            }
         __m512d nn = _mm512_set1_pd((double)N);
-        __m512d mean0 = _mm512_div_pd(s0, nn), mean1 = _mm512_div_pd(s1, nn);
-        __m512d q0 = _mm512_setzero_pd(), q1 = _mm512_setzero_pd();
-        for (int n = 0; n < N; n++) {
-            __m512 x = _mm512_maskz_loadu_ps(m, X + (size_t)n * ldx + t);
-            __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), mean0);
-            __m512d d1 = _mm512_sub_pd(
-                _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))), mean1);
-            q0 = _mm512_fmadd_pd(d0, d0, q0);
-            q1 = _mm512_fmadd_pd(d1, d1, q1);
+        for (int g = 0; g < LN_GROUPS; g++) {
+            mean[g][0] = _mm512_div_pd(s[g][0], nn);
+            mean[g][1] = _mm512_div_pd(s[g][1], nn);
         }
+        for (int n = 0; n < N; n++)
+            for (int g = 0; g < LN_GROUPS; g++) {
+                __m512 x = _mm512_maskz_loadu_ps(m[g], X + (size_t)n * ldx + t + 16 * g);
+                __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), mean[g][0]);
+                __m512d d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)), mean[g][1]);
+                q[g][0] = _mm512_fmadd_pd(d0, d0, q[g][0]);
+                q[g][1] = _mm512_fmadd_pd(d1, d1, q[g][1]);
+            }
         __m512d e = _mm512_set1_pd(eps), one = _mm512_set1_pd(1.0);
-        __m256 r0 = _mm512_cvtpd_ps(_mm512_div_pd(one, _mm512_sqrt_pd(_mm512_add_pd(_mm512_div_pd(q0, nn), e))));
-        __m256 r1 = _mm512_cvtpd_ps(_mm512_div_pd(one, _mm512_sqrt_pd(_mm512_add_pd(_mm512_div_pd(q1, nn), e))));
-        __m512 rstd = _mm512_insertf32x8(_mm512_castps256_ps512(r0), r1, 1);
-        __m512 meanf = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(mean0)),
-                                          _mm512_cvtpd_ps(mean1), 1);
+        for (int g = 0; g < LN_GROUPS; g++) {
+            __m256 r0 = _mm512_cvtpd_ps(
+                _mm512_div_pd(one, _mm512_sqrt_pd(_mm512_add_pd(_mm512_div_pd(q[g][0], nn), e))));
+            __m256 r1 = _mm512_cvtpd_ps(
+                _mm512_div_pd(one, _mm512_sqrt_pd(_mm512_add_pd(_mm512_div_pd(q[g][1], nn), e))));
+            rstd[g] = _mm512_insertf32x8(_mm512_castps256_ps512(r0), r1, 1);
+            meanf[g] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(mean[g][0])),
+                                          _mm512_cvtpd_ps(mean[g][1]), 1);
+        }
         for (int n = 0; n < N; n++) {
-            __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, X + (size_t)n * ldx + t), meanf);
-            d = _mm512_mul_ps(d, rstd);
-            __m512 y = _mm512_fmadd_ps(d, _mm512_set1_ps(gamma[n]), _mm512_set1_ps(beta[n]));
-            _mm512_mask_storeu_ps(Y + (size_t)n * ldy + t, m, y);
+            __m512 gn = _mm512_set1_ps(gamma[n]), bn = _mm512_set1_ps(beta[n]);
+            for (int g = 0; g < LN_GROUPS; g++) {
+                __m512 d = _mm512_sub_ps(
+                    _mm512_maskz_loadu_ps(m[g], X + (size_t)n * ldx + t + 16 * g), meanf[g]);
+                d = _mm512_mul_ps(d, rstd[g]);
+                _mm512_mask_storeu_ps(Y + (size_t)n * ldy + t + 16 * g, m[g],
+                                      _mm512_fmadd_ps(d, gn, bn));
+            }
         }
     }
 }
