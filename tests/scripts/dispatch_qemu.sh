@@ -5,9 +5,7 @@
 # own (`sembed info`), give vectors bit-identical to the native run (the
 # kernel sets agree bit for bit by design), and refuse --dtype bf16 / int8
 # with a one-line error rather than crash on an illegal instruction.
-set -uo pipefail
-bin=${SEMBED_BIN:?}
-fix=${SEMBED_FIXTURES:?}
+source "$(dirname "${BASH_SOURCE[0]}")/check_lib.sh"
 qemu=$(command -v qemu-x86_64 || true)
 if [[ -z $qemu ]]; then
     echo "skipped: qemu-x86_64 is not installed (Debian package qemu-user)"
@@ -21,16 +19,7 @@ if [[ $libs == *libasan* || $libs == *libtsan* ]]; then
     echo "skipped: $bin is a sanitizer build, which does not run under qemu-user"
     exit 77
 fi
-if [[ ! -f $fix/tiny/model.safetensors ]]; then
-    echo "skipped: $fix/tiny is missing (run the fixture_tiny_models test)"
-    exit 77
-fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
-ok() { echo "ok: $1"; pass=$((pass + 1)); }
-bad() { echo "FAILED: $1"; fail=$((fail + 1)); }
+need_tiny
 
 printf '%s\n' "How can Medicare help me?" "What is TRICARE ?" "Ünïcödé, 中文 and a longer sentence with several words in it." \
     "x" >"$work/texts.txt"
@@ -73,5 +62,4 @@ for pair in "Haswell avx2" "qemu64 scalar"; do
     done
 done
 
-echo "dispatch_qemu: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+finish dispatch_qemu

@@ -6,21 +6,10 @@
 # config.json, a missing vocab.txt, an empty input file, an empty string
 # (embeds), invalid UTF-8 (embeds; invalid bytes are dropped), a 1 MB line
 # (truncated, not rejected), bad token ids.
-set -uo pipefail
-bin=${SEMBED_BIN:?}
-fix=${SEMBED_FIXTURES:?}
+source "$(dirname "${BASH_SOURCE[0]}")/check_lib.sh"
 py=/usr/bin/python3
 tiny=$fix/tiny
-if [[ ! -f $tiny/model.safetensors ]]; then
-    echo "skipped: $tiny is missing (run the fixture_tiny_models test)"
-    exit 77
-fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
-ok() { echo "ok: $1"; pass=$((pass + 1)); }
-bad() { echo "FAILED: $1"; fail=$((fail + 1)); }
+need_tiny
 
 # expect_fail NAME PATTERN CMD...: exit status 1, one stderr line matching PATTERN.
 expect_fail() {
@@ -152,5 +141,4 @@ cp -r "$fix/tiny-vocab-only" "$work/m"
 rm "$work/m/vocab.txt"
 expect_fail "missing vocab.txt" "vocab.txt" "$bin" embed --model "$work/m" --input "$work/in.txt"
 
-echo "$pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+finish
