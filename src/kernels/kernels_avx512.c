@@ -165,8 +165,7 @@ static void layernorm_avx512(const float *X, size_t ldx, float *Y, size_t ldy, i
         __m512d s[LN_GROUPS][2], q[LN_GROUPS][2], mean[LN_GROUPS][2];
         __m512 meanf[LN_GROUPS], rstd[LN_GROUPS];
         for (int g = 0; g < LN_GROUPS; g++) {
-            int cols = t1 - t - 16 * g;
-            m[g] = cols <= 0 ? 0 : tail_mask(cols < 16 ? cols : 16);
+            m[g] = tail_mask(t1 - t - 16 * g);
             s[g][0] = s[g][1] = q[g][0] = q[g][1] = _mm512_setzero_pd();
         }
         for (int n = 0; n < N; n++)

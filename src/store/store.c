@@ -618,15 +618,18 @@ sembed_status store_rows(sembed_store *s, int64_t *rows, sembed_error *err) {
     sembed_status st = pragma_int(s, "SELECT COALESCE(MAX(corpus_id), -1) FROM items", &last, err);
     if (st != SEMBED_OK)
         return st;
+    *rows = 0;
+    if (last < 0)
+        return SEMBED_OK;
     /* A damaged file can name any row number. Every row's vector is stored
      * whole in the file, so a count the file cannot hold is refused here,
      * before anything is sized by it. */
     int64_t pages = 0, page_size = 0;
-    if (last >= 0 && ((st = pragma_int(s, "PRAGMA page_count", &pages, err)) != SEMBED_OK ||
-                      (st = pragma_int(s, "PRAGMA page_size", &page_size, err)) != SEMBED_OK))
+    if ((st = pragma_int(s, "PRAGMA page_count", &pages, err)) != SEMBED_OK ||
+        (st = pragma_int(s, "PRAGMA page_size", &page_size, err)) != SEMBED_OK)
         return st;
     uint64_t row_bytes = s->dim > 0 ? (uint64_t)s->dim * sizeof(float) : 1;
-    if (last >= 0 && (uint64_t)last >= (uint64_t)(pages * page_size) / row_bytes)
+    if ((uint64_t)last >= (uint64_t)(pages * page_size) / row_bytes)
         return set_error(err, SEMBED_ERR_FORMAT,
                          "%s is damaged: row %lld of %llu bytes cannot fit in its %lld bytes",
                          s->path, (long long)last, (unsigned long long)row_bytes,

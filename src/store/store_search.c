@@ -46,24 +46,23 @@ typedef struct hnsw_meta {
 /* The index recorded in the database; SEMBED_ERR_NOT_FOUND when none. */
 static sembed_status read_hnsw_meta(sembed_store *s, hnsw_meta *m, sembed_error *err) {
     memset(m, 0, sizeof *m);
-    int64_t v;
+    int64_t M, ef, score;
     sembed_status st = store_meta_get_int(s, "hnsw_rows", &m->rows, err);
     if (st != SEMBED_OK)
         return st;
-    if ((st = store_meta_get_int(s, "hnsw_M", &v, err)) != SEMBED_OK)
+    if ((st = store_meta_get_int(s, "hnsw_M", &M, err)) != SEMBED_OK ||
+        (st = store_meta_get_int(s, "hnsw_ef_construction", &ef, err)) != SEMBED_OK ||
+        (st = store_meta_get_int(s, "hnsw_score", &score, err)) != SEMBED_OK ||
+        (st = store_meta_get(s, "hnsw_sha256", m->sha, sizeof m->sha, err)) != SEMBED_OK)
         goto damaged;
-    m->M = v < 0 || v > SEMBED_HNSW_MAX_M ? -1 : (int)v;
-    if ((st = store_meta_get_int(s, "hnsw_ef_construction", &v, err)) != SEMBED_OK)
-        goto damaged;
-    m->ef_construction = v < 1 || v > SEMBED_HNSW_MAX_EF ? -1 : (int)v;
-    if ((st = store_meta_get_int(s, "hnsw_score", &v, err)) != SEMBED_OK)
-        goto damaged;
-    m->score = (sembed_score)v;
-    if ((st = store_meta_get(s, "hnsw_sha256", m->sha, sizeof m->sha, err)) != SEMBED_OK)
-        goto damaged;
-    if (m->rows < 0 || m->M < 2 || m->M > SEMBED_HNSW_MAX_M || m->ef_construction < 1 ||
-        (m->score != SEMBED_SCORE_COSINE && m->score != SEMBED_SCORE_DOT) || strlen(m->sha) != 64)
+    /* Checked as recorded, before any narrowing: a value past int must not
+     * wrap into a plausible one. */
+    if (m->rows < 0 || M < 2 || M > SEMBED_HNSW_MAX_M || ef < 1 || ef > SEMBED_HNSW_MAX_EF ||
+        (score != SEMBED_SCORE_COSINE && score != SEMBED_SCORE_DOT) || strlen(m->sha) != 64)
         return set_error(err, SEMBED_ERR_FORMAT, "%s is damaged: bad HNSW metadata", s->path);
+    m->M = (int)M;
+    m->ef_construction = (int)ef;
+    m->score = (sembed_score)score;
     return SEMBED_OK;
 damaged:
     return st == SEMBED_ERR_NOT_FOUND
