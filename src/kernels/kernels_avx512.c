@@ -31,17 +31,25 @@
 
 /* Copies X[k0 .. k0 + kc)[t .. t + cols) into Xp as ceil(cols / 32) slabs of
  * [kc][32] floats, zero-filled past cols, so that the micro-kernel reads
- * one contiguous, prefetch-friendly stream. */
+ * one contiguous, prefetch-friendly stream. X is walked row by row across
+ * all slabs: each row's cols floats are one sequential run, where a walk
+ * slab by slab would touch two cache lines of every row per slab, far
+ * apart, and wait on each. */
 static void pack_x(const float *X, size_t ldx, int k0, int kc, int t, int cols, float *Xp) {
-    for (int j = 0; j < cols; j += NC) {
-        int w = cols - j < NC ? cols - j : NC;
-        __mmask16 m0 = tail_mask(w), m1 = tail_mask(w - 16);
-        const float *src = X + (size_t)k0 * ldx + t + j;
-        for (int k = 0; k < kc; k++) {
-            _mm512_store_ps(Xp, _mm512_maskz_loadu_ps(m0, src));
-            _mm512_store_ps(Xp + 16, _mm512_maskz_loadu_ps(m1, src + 16));
-            Xp += NC;
-            src += ldx;
+    const int full = cols / NC, rest = cols - full * NC;
+    const size_t slab = (size_t)kc * NC;
+    const __mmask16 m0 = tail_mask(rest), m1 = tail_mask(rest - 16);
+    const float *src = X + (size_t)k0 * ldx + t;
+    for (int k = 0; k < kc; k++, src += ldx) {
+        float *dst = Xp + (size_t)k * NC;
+        int s = 0;
+        for (; s < full; s++, dst += slab) {
+            _mm512_store_ps(dst, _mm512_loadu_ps(src + s * NC));
+            _mm512_store_ps(dst + 16, _mm512_loadu_ps(src + s * NC + 16));
+        }
+        if (rest) {
+            _mm512_store_ps(dst, _mm512_maskz_loadu_ps(m0, src + s * NC));
+            _mm512_store_ps(dst + 16, _mm512_maskz_loadu_ps(m1, src + s * NC + 16));
         }
     }
 }

@@ -25,6 +25,10 @@
  * batch in chunks of this many tokens so that its [F][chunk] buffer stays
  * small whatever the batch size. */
 #define FFN_CHUNK 512
+/* Row strides are kept off multiples of 1 KiB: rows a power of two apart
+ * share cache sets, and a micro-tile that touches 12 of them at once, or a
+ * pack that walks 384 of them, then evicts its own lines. */
+#define F_LD (FFN_CHUNK + 16)
 /* Below this many tokens per thread, products are split by rows. */
 #define SPLIT_COLS_MIN 128
 /* Regions with less work than this (FLOPs, or element updates for the
@@ -77,7 +81,7 @@ struct encoder_state {
     float *QKV;                  /* query, key, value    [3H][ld] */
     float *C;                    /* attention context    [H][ld] */
     float *A;                    /* attention output     [H][ld] */
-    float *F;                    /* FFN intermediate     [Fd][FFN_CHUNK] */
+    float *F;                    /* FFN intermediate     [Fd][F_LD] */
     float *scratch;              /* attention, per thread */
     size_t scratch_per_thread;
     float *lin_scratch;          /* packed panels, per thread */
@@ -128,8 +132,10 @@ static sembed_status ensure_capacity(encoder_state *s, int n_tok, int n_seq, int
     const bert_config *c = &s->model->cfg.bert;
     if ((size_t)n_tok > s->cap) {
         size_t ld = ((size_t)n_tok + 15) & ~(size_t)15;
+        if (ld % 256 == 0)
+            ld += 16;
         size_t H = (size_t)c->hidden_size, Fd = (size_t)c->intermediate_size;
-        size_t total = 6 * H * ld + Fd * FFN_CHUNK;
+        size_t total = 6 * H * ld + Fd * F_LD;
         float *arena = aligned_alloc(64, ((total * sizeof(float)) + 63) & ~(size_t)63);
         if (!arena)
             return set_error(err, SEMBED_ERR_OUT_OF_MEMORY,
@@ -432,14 +438,14 @@ static void run_layer(encoder_state *s, const bert_layer *L, const bert_layer_q 
     int fused = c->act == BERT_ACT_GELU;
     for (int c0 = 0; c0 < T; c0 += FFN_CHUNK) {
         int cols = T - c0 < FFN_CHUNK ? T - c0 : FFN_CHUNK;
-        run_linear(s, L->wi, LQ ? &LQ->i : NULL, L->bi, s->A + c0, ld, s->F, FFN_CHUNK, NULL, Fd,
+        run_linear(s, L->wi, LQ ? &LQ->i : NULL, L->bi, s->A + c0, ld, s->F, F_LD, NULL, Fd,
                    H, cols, fused ? KERN_ACT_GELU_ERF : KERN_ACT_NONE);
         if (!fused) {
-            act_job aj2 = {.Y = s->F, .ld = FFN_CHUNK, .N = Fd, .T = cols, .act = c->act};
+            act_job aj2 = {.Y = s->F, .ld = F_LD, .N = Fd, .T = cols, .act = c->act};
             threadpool_run_n(s->pool, act_region, &aj2,
                              threads_for(s, (double)Fd * cols, PARALLEL_MIN_ELEMS));
         }
-        linear_job j2 = {.ops = s->ops, .n_mats = 1, .X = s->F, .ldx = FFN_CHUNK, .K = Fd,
+        linear_job j2 = {.ops = s->ops, .n_mats = 1, .X = s->F, .ldx = F_LD, .K = Fd,
                          .T = cols, .act = KERN_ACT_NONE, .scratch = s->lin_scratch,
                          .qfn = qfn_of(s)};
         j2.m[0].W = L->w2;
