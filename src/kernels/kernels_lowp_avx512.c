@@ -54,23 +54,25 @@ static inline __m512i bf16_lo(__m512 x) {
 }
 
 /* Packs X[k0 .. k0 + kc)[t .. t + cols) as slabs of [kc / 2][32] words,
- * each word the bf16 pair (X[k][t], X[k + 1][t]); rows past K are zero. */
+ * each word the bf16 pair (X[k][t], X[k + 1][t]); rows past K and columns
+ * past cols are zero. Like pack_x, it walks each pair of rows across all
+ * slabs, so that every row is read as one sequential run. */
 static void pack_x_bf16(const float *X, size_t ldx, int K, int k0, int kc, int t, int cols,
                         uint32_t *Xp) {
-    for (int j = 0; j < cols; j += NC) {
-        int w = cols - j < NC ? cols - j : NC;
-        __mmask16 m[2] = {tail_mask(w), tail_mask(w - 16)};
-        for (int k = k0; k < k0 + kc; k += 2) {
-            const float *r0 = X + (size_t)k * ldx + t + j;
-            const float *r1 = r0 + ldx;
+    const int ns = (cols + NC - 1) / NC;
+    const size_t slab = (size_t)((kc + 1) / 2) * NC;
+    for (int k = k0; k < k0 + kc; k += 2, Xp += NC) {
+        const float *r0 = X + (size_t)k * ldx + t;
+        const float *r1 = r0 + ldx;
+        for (int s = 0; s < ns; s++)
             for (int v = 0; v < 2; v++) {
-                __m512 a = _mm512_maskz_loadu_ps(m[v], r0 + 16 * v);
-                __m512 b = k + 1 < K ? _mm512_maskz_loadu_ps(m[v], r1 + 16 * v) : _mm512_setzero_ps();
+                int c = s * NC + 16 * v;
+                __mmask16 m = tail_mask(cols - c);
+                __m512 a = _mm512_maskz_loadu_ps(m, r0 + c);
+                __m512 b = k + 1 < K ? _mm512_maskz_loadu_ps(m, r1 + c) : _mm512_setzero_ps();
                 __m512i pair = _mm512_or_si512(bf16_lo(a), _mm512_slli_epi32(bf16_lo(b), 16));
-                _mm512_store_si512((void *)(Xp + 16 * v), pair);
+                _mm512_store_si512((void *)(Xp + s * slab + 16 * v), pair);
             }
-            Xp += NC;
-        }
     }
 }
 
@@ -230,33 +232,33 @@ static inline __m512i quantize_u8(__m512 x, __m512 lo, __m512 inv) {
 
 /* Packs the 8-bit codes of X[k0 .. k0 + kc)[t .. t + cols) as slabs of
  * [kc / 4][32] words, each word the codes of rows k .. k + 3 of one token;
- * rows past K are 0. */
+ * rows past K and columns past cols are 0. Each quad of rows is walked
+ * across all slabs (see pack_x_bf16). */
 static void pack_x_u8(const float *X, size_t ldx, int K, int k0, int kc, int t, int cols,
                       const float *lo, const float *step, uint32_t *Xp) {
-    for (int j = 0; j < cols; j += NC) {
-        int w = cols - j < NC ? cols - j : NC;
-        __mmask16 m[2] = {tail_mask(w), tail_mask(w - 16)};
-        __m512 vlo[2], vinv[2];
-        for (int v = 0; v < 2; v++) {
-            vlo[v] = _mm512_maskz_loadu_ps(m[v], lo + j + 16 * v);
-            __m512 st = _mm512_mask_blend_ps(m[v], _mm512_set1_ps(1.0f),
-                                             _mm512_maskz_loadu_ps(m[v], step + j + 16 * v));
-            vinv[v] = _mm512_div_ps(_mm512_set1_ps(1.0f), st);
-        }
-        for (int k = k0; k < k0 + kc; k += 4) {
+    const int ns = (cols + NC - 1) / NC;
+    const size_t slab = (size_t)((kc + 3) / 4) * NC;
+    float inv[KERN_TB];
+    for (int c = 0; c < ns * NC; c += 16) {
+        __mmask16 m = tail_mask(cols - c);
+        __m512 st = _mm512_mask_blend_ps(m, _mm512_set1_ps(1.0f), _mm512_maskz_loadu_ps(m, step + c));
+        _mm512_storeu_ps(inv + c, _mm512_div_ps(_mm512_set1_ps(1.0f), st));
+    }
+    for (int k = k0; k < k0 + kc; k += 4, Xp += NC) {
+        const int nq = K - k < 4 ? K - k : 4;
+        for (int s = 0; s < ns; s++)
             for (int v = 0; v < 2; v++) {
+                int c = s * NC + 16 * v;
+                __mmask16 m = tail_mask(cols - c);
+                __m512 vlo = _mm512_maskz_loadu_ps(m, lo + c), vinv = _mm512_loadu_ps(inv + c);
                 __m512i word = _mm512_setzero_si512();
-                for (int q = 0; q < 4; q++) {
-                    if (k + q >= K)
-                        break;
-                    __m512 x = _mm512_maskz_loadu_ps(m[v], X + (size_t)(k + q) * ldx + t + j + 16 * v);
-                    __m512i u = _mm512_maskz_mov_epi32(m[v], quantize_u8(x, vlo[v], vinv[v]));
+                for (int q = 0; q < nq; q++) {
+                    __m512 x = _mm512_maskz_loadu_ps(m, X + (size_t)(k + q) * ldx + t + c);
+                    __m512i u = _mm512_maskz_mov_epi32(m, quantize_u8(x, vlo, vinv));
                     word = _mm512_or_si512(word, _mm512_slli_epi32(u, 8 * q));
                 }
-                _mm512_store_si512((void *)(Xp + 16 * v), word);
+                _mm512_store_si512((void *)(Xp + s * slab + 16 * v), word);
             }
-            Xp += NC;
-        }
     }
 }
 
