@@ -186,4 +186,15 @@ static inline __m512 v_exp(__m512 x) {
     return _mm512_mask_blend_ps(lo, y, _mm512_setzero_ps());
 }
 
+/* mathfn_exp2_lowp, lane by lane. */
+static inline __m512 v_exp2_lowp(__m512 y) {
+    y = _mm512_max_ps(y, _mm512_set1_ps(EXP2_LOWP_MIN));
+    __m512 n = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(y, n);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(EXP2_LOWP_C3), f, _mm512_set1_ps(EXP2_LOWP_C2));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(EXP2_LOWP_C1));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(EXP2_LOWP_C0));
+    return _mm512_scalef_ps(p, n);
+}
+
 #endif /* SEMBED_AVX512_COMMON_H */

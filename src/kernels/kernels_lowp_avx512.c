@@ -47,10 +47,13 @@ static inline __m512 epilogue(__m512 o, const float *bias, int n, kern_act act, 
 
 /* ==== bf16 ================================================================= */
 
-/* 16 fp32 lanes -> bf16 (round to nearest even) in the low half of each
- * 32-bit lane. */
-static inline __m512i bf16_lo(__m512 x) {
-    return _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x));
+/* The words (bf16(a[i]), bf16(b[i])), a in the low half: one conversion of
+ * both vectors and one word shuffle, where converting each and widening
+ * takes six instructions. */
+static inline __m512i bf16_pairs(__m512 a, __m512 b) {
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
+                                         8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));
 }
 
 /* Packs X[k0 .. k0 + kc)[t .. t + cols) as slabs of [kc / 2][32] words,
@@ -70,7 +73,7 @@ static void pack_x_bf16(const float *X, size_t ldx, int K, int k0, int kc, int t
                 __mmask16 m = tail_mask(cols - c);
                 __m512 a = _mm512_maskz_loadu_ps(m, r0 + c);
                 __m512 b = k + 1 < K ? _mm512_maskz_loadu_ps(m, r1 + c) : _mm512_setzero_ps();
-                __m512i pair = _mm512_or_si512(bf16_lo(a), _mm512_slli_epi32(bf16_lo(b), 16));
+                __m512i pair = bf16_pairs(a, b);
                 _mm512_store_si512((void *)(Xp + s * slab + 16 * v), pair);
             }
     }
@@ -457,15 +460,17 @@ void kern_linear_int8_avx512(const kern_qmat *W, const float *bias, const float 
 static inline __m512i pairs16(const float *r0, const float *r1, __mmask16 m) {
     __m512 a = _mm512_maskz_loadu_ps(m, r0);
     __m512 b = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
-    return _mm512_or_si512(bf16_lo(a), _mm512_slli_epi32(bf16_lo(b), 16));
+    return bf16_pairs(a, b);
 }
 
-/* out[r][c] = s * sum_e <A pair (e, r)> . <B pair row e>[c] for r < rows,
- * c < cols: A pair (e, r) is the word a[e * a_e + r * a_r], B row e is
- * at b + e * ldb (words). nv = ceil(cols / 16); s == 0 means no scaling. */
+/* out[r][c] = s[c] * sum_e <A pair (e, r)> . <B pair row e>[c] for
+ * r < rows, c < cols: A pair (e, r) is the word a[e * a_e + r * a_r], B row
+ * e is at b + e * ldb (words), s holds a scale per column (the softmax
+ * scale for scores, 1 / sum for unnormalized probabilities).
+ * nv = ceil(cols / 16). */
 static inline __attribute__((always_inline)) void
 attn_tile_bf16(const uint32_t *a, size_t a_e, size_t a_r, const uint32_t *b, size_t ldb, int E,
-               float *out, size_t ldo, int cols, float s, const int rows, const int nv) {
+               float *out, size_t ldo, int cols, const float *s, const int rows, const int nv) {
     __m512 acc[AR][AV];
     __mmask16 m[AV];
 #pragma GCC unroll 4
@@ -493,14 +498,14 @@ attn_tile_bf16(const uint32_t *a, size_t a_e, size_t a_r, const uint32_t *b, siz
     for (int r = 0; r < rows; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < nv; v++) {
-            __m512 o = s != 0.0f ? _mm512_mul_ps(acc[r][v], _mm512_set1_ps(s)) : acc[r][v];
+            __m512 o = _mm512_mul_ps(acc[r][v], _mm512_loadu_ps(s + 16 * v));
             _mm512_mask_storeu_ps(out + (size_t)r * ldo + 16 * v, m[v], o);
         }
 }
 
 static void attn_rows_bf16(const uint32_t *a, size_t a_e, size_t a_r, const uint32_t *b,
                            size_t ldb, int E, float *out, size_t ldo, int n_rows, int cols,
-                           float s) {
+                           const float *s) {
     ATTN_TILE_ALL(attn_tile_bf16);
 }
 
@@ -517,6 +522,9 @@ void kern_attention_bf16_avx512(const float *Q, const float *K, const float *V, 
     uint32_t *Kp = Pp + up16((size_t)L2 * ls);                          /* [D2][kst] */
     uint32_t *Vp = Kp + up16((size_t)D2 * kst);                         /* [D][vst] */
     uint32_t *Qp = Vp + up16((size_t)D * vst);                          /* [D2][ls] */
+    float vscale[KERN_ATTN_BLOCK], inv[KERN_ATTN_BLOCK];
+    for (int c = 0; c < KERN_ATTN_BLOCK; c++)
+        vscale[c] = scale * EXP_LOG2E;
     /* K pairs over e, for every key j: Kp[ep][j] */
     for (int ep = 0; ep < D2; ep++) {
         const float *k0 = K + (size_t)(2 * ep) * ld;
@@ -550,34 +558,34 @@ void kern_attention_bf16_avx512(const float *Q, const float *K, const float *V, 
                                     pairs16(q0 + c, q1 ? q1 + c : NULL, m));
             }
         }
-        /* S[j][c] = scale * sum_ep Kp[ep][j] . Qp[ep][c] */
-        attn_rows_bf16(Kp, kst, 1, Qp, ls, D2, S, ls, L, nb, scale);
-        /* Softmax over j in fp32, exactly as the fp32 kernel. */
+        /* S[j][c] = scale log2(e) sum_ep Kp[ep][j] . Qp[ep][c], the score in
+         * powers of 2 */
+        attn_rows_bf16(Kp, kst, 1, Qp, ls, D2, S, ls, L, nb, vscale);
+        /* Softmax over j in fp32. The exponentials go straight into the
+         * bf16 pairs that the second product reads; their sum's reciprocal
+         * scales its result instead of every probability. */
         for (int v = 0; v * 16 < nb; v++) {
             __mmask16 m = tail_mask(nb - 16 * v);
-            float *sv = S + 16 * v;
+            const float *sv = S + 16 * v;
             __m512 mx = _mm512_maskz_loadu_ps(m, sv);
             for (int j = 1; j < L; j++)
                 mx = _mm512_max_ps(mx, _mm512_maskz_loadu_ps(m, sv + (size_t)j * ls));
             __m512 sum = _mm512_setzero_ps();
-            for (int j = 0; j < L; j++) {
-                __m512 e = v_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sv + (size_t)j * ls), mx));
-                _mm512_mask_storeu_ps(sv + (size_t)j * ls, m, e);
-                sum = _mm512_add_ps(sum, e);
-            }
-            __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
-            /* Normalize and pack the probabilities as pairs over j. */
             for (int jp = 0; jp < L2; jp++) {
                 int j = 2 * jp;
-                __m512 p0 = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, sv + (size_t)j * ls), inv);
-                __m512 p1 = j + 1 < L
-                                ? _mm512_mul_ps(_mm512_maskz_loadu_ps(m, sv + (size_t)(j + 1) * ls), inv)
-                                : _mm512_setzero_ps();
-                __m512i w = _mm512_or_si512(bf16_lo(p0), _mm512_slli_epi32(bf16_lo(p1), 16));
+                __m512 e0 = v_exp2_lowp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sv + (size_t)j * ls), mx));
+                __m512 e1 = _mm512_setzero_ps();
+                sum = _mm512_add_ps(sum, e0);
+                if (j + 1 < L) {
+                    e1 = v_exp2_lowp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sv + (size_t)(j + 1) * ls), mx));
+                    sum = _mm512_add_ps(sum, e1);
+                }
+                __m512i w = bf16_pairs(e0, e1);
                 _mm512_storeu_si512((void *)(Pp + (size_t)jp * ls + 16 * v), w);
             }
+            _mm512_storeu_ps(inv + 16 * v, _mm512_div_ps(_mm512_set1_ps(1.0f), sum));
         }
-        /* ctx[d][ib + c] = sum_jp Vp[d][jp] . Pp[jp][c] */
-        attn_rows_bf16(Vp, 1, vst, Pp, ls, L2, ctx + ib, ldc, D, nb, 0.0f);
+        /* ctx[d][ib + c] = inv[c] * sum_jp Vp[d][jp] . Pp[jp][c] */
+        attn_rows_bf16(Vp, 1, vst, Pp, ls, L2, ctx + ib, ldc, D, nb, inv);
     }
 }

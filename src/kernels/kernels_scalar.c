@@ -150,14 +150,17 @@ static void linear_bf16_scalar(const kern_qmat *W, const float *bias, const floa
 static float bf16_round(float x) { return bf16_value(kern_f32_to_bf16(x)); }
 
 /* Attention with both products in bf16 as kernels_lowp_avx512.c computes
- * them: Q, K, the probabilities and V rounded to bf16, pairs of products
- * added odd element first (VDPBF16PS), softmax in fp32 as in fp32 mode. */
+ * them: Q, K, the unnormalized probabilities and V rounded to bf16, pairs
+ * of products added odd element first (VDPBF16PS); softmax in fp32 on
+ * scores scaled by log2 e with the short 2^x, and its 1 / sum applied to
+ * the second product's result. */
 static void attention_bf16_scalar(const float *Q, const float *K, const float *V, size_t ld,
                                   int L, int D, float scale, float *ctx, size_t ldc, int i0,
                                   int i1, float *scratch) {
+    const float scale2 = scale * EXP_LOG2E;
     for (int ib = i0; ib < i1; ib += KERN_ATTN_BLOCK) {
         int nb = i1 - ib < KERN_ATTN_BLOCK ? i1 - ib : KERN_ATTN_BLOCK;
-        float *S = scratch;
+        float *S = scratch, inv[KERN_ATTN_BLOCK];
         for (int j = 0; j < L; j++)
             for (int c = 0; c < nb; c++) {
                 float acc = 0.0f;
@@ -168,7 +171,7 @@ static void attention_bf16_scalar(const float *Q, const float *K, const float *V
                     acc = acc + bf16_round(Q[(size_t)e * ld + ib + c]) *
                                     bf16_round(K[(size_t)e * ld + j]);
                 }
-                S[(size_t)j * KERN_ATTN_BLOCK + c] = acc * scale;
+                S[(size_t)j * KERN_ATTN_BLOCK + c] = acc * scale2;
             }
         for (int c = 0; c < nb; c++) {
             float m = S[c];
@@ -176,13 +179,11 @@ static void attention_bf16_scalar(const float *Q, const float *K, const float *V
                 m = fmaxf(m, S[(size_t)j * KERN_ATTN_BLOCK + c]);
             float sum = 0.0f;
             for (int j = 0; j < L; j++) {
-                float e = mathfn_expf(S[(size_t)j * KERN_ATTN_BLOCK + c] - m);
+                float e = mathfn_exp2_lowp(S[(size_t)j * KERN_ATTN_BLOCK + c] - m);
                 S[(size_t)j * KERN_ATTN_BLOCK + c] = e;
                 sum = sum + e;
             }
-            float inv = 1.0f / sum;
-            for (int j = 0; j < L; j++)
-                S[(size_t)j * KERN_ATTN_BLOCK + c] = S[(size_t)j * KERN_ATTN_BLOCK + c] * inv;
+            inv[c] = 1.0f / sum;
         }
         for (int d = 0; d < D; d++)
             for (int c = 0; c < nb; c++) {
@@ -194,7 +195,7 @@ static void attention_bf16_scalar(const float *Q, const float *K, const float *V
                     acc = acc + bf16_round(S[(size_t)j * KERN_ATTN_BLOCK + c]) *
                                     bf16_round(V[(size_t)d * ld + j]);
                 }
-                ctx[(size_t)d * ldc + ib + c] = acc;
+                ctx[(size_t)d * ldc + ib + c] = acc * inv[c];
             }
     }
 }
