@@ -39,7 +39,7 @@ static inline __m512 epilogue(__m512 o, const float *bias, int n, kern_act act, 
                               size_t ldr, int t, __mmask16 m) {
     o = _mm512_add_ps(o, _mm512_set1_ps(bias ? bias[n] : 0.0f));
     if (act == KERN_ACT_GELU_ERF)
-        o = v_gelu_erf(o);
+        o = v_gelu_erf_lowp(o);
     if (R)
         o = _mm512_add_ps(o, _mm512_maskz_loadu_ps(m, R + (size_t)n * ldr + t));
     return o;

@@ -116,7 +116,7 @@ static void epilogue(float y, const float *bias, int n, kern_act act, const floa
                      int t, float *dst) {
     y = y + (bias ? bias[n] : 0.0f);
     if (act == KERN_ACT_GELU_ERF)
-        y = mathfn_gelu_erf(y);
+        y = mathfn_gelu_erf_lowp(y);
     if (R)
         y = y + R[(size_t)n * ldr + t];
     *dst = y;
