@@ -143,8 +143,9 @@ static inline __m512 v_tab(const float *tab8, __m512i idx) {
     return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(_mm256_loadu_ps(tab8)));
 }
 
-/* mathfn_gelu_erf, lane by lane. */
-static inline __m512 v_gelu_erf(__m512 x) {
+/* mathfn_gelu_pieces, lane by lane. */
+static inline __attribute__((always_inline)) __m512
+v_gelu_pieces(__m512 x, const float (*coef)[ERF_PIECES], const int degree) {
     const __m512 sign = _mm512_set1_ps(-0.0f);
     __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(GELU_SQRT1_2));
     __m512 a = _mm512_andnot_ps(sign, z);
@@ -152,38 +153,20 @@ static inline __m512 v_gelu_erf(__m512 x) {
     __m512 ac = _mm512_min_ps(a, _mm512_set1_ps(3.999f));
     __m512i idx = _mm512_cvttps_epi32(_mm512_mul_ps(ac, _mm512_set1_ps(1.0f / ERF_WIDTH)));
     __m512 u = _mm512_sub_ps(a, v_tab(erf_center, idx));
-    __m512 p = v_tab(erf_coef[7], idx);
-    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[6], idx));
-    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[5], idx));
-    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[4], idx));
-    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[3], idx));
-    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[2], idx));
-    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[1], idx));
-    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef[0], idx));
+    __m512 p = v_tab(coef[degree], idx);
+#pragma GCC unroll 8
+    for (int d = degree - 1; d >= 0; d--)
+        p = _mm512_fmadd_ps(p, u, v_tab(coef[d], idx));
     __m512 e = _mm512_mask_blend_ps(in, _mm512_set1_ps(1.0f), p);
     e = _mm512_or_ps(e, _mm512_and_ps(z, sign));
     __m512 h = _mm512_mul_ps(x, _mm512_set1_ps(0.5f));
     return _mm512_mul_ps(h, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
-/* mathfn_gelu_erf_lowp, lane by lane. */
+static inline __m512 v_gelu_erf(__m512 x) { return v_gelu_pieces(x, erf_coef, ERF_DEGREE); }
+
 static inline __m512 v_gelu_erf_lowp(__m512 x) {
-    const __m512 sign = _mm512_set1_ps(-0.0f);
-    __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(GELU_SQRT1_2));
-    __m512 a = _mm512_andnot_ps(sign, z);
-    __mmask16 in = _mm512_cmp_ps_mask(a, _mm512_set1_ps(ERF_LIMIT), _CMP_LT_OQ);
-    __m512 ac = _mm512_min_ps(a, _mm512_set1_ps(3.999f));
-    __m512i idx = _mm512_cvttps_epi32(_mm512_mul_ps(ac, _mm512_set1_ps(1.0f / ERF_WIDTH)));
-    __m512 u = _mm512_sub_ps(a, v_tab(erf_center, idx));
-    __m512 p = v_tab(erf_coef_lowp[4], idx);
-    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef_lowp[3], idx));
-    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef_lowp[2], idx));
-    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef_lowp[1], idx));
-    p = _mm512_fmadd_ps(p, u, v_tab(erf_coef_lowp[0], idx));
-    __m512 e = _mm512_mask_blend_ps(in, _mm512_set1_ps(1.0f), p);
-    e = _mm512_or_ps(e, _mm512_and_ps(z, sign));
-    __m512 h = _mm512_mul_ps(x, _mm512_set1_ps(0.5f));
-    return _mm512_mul_ps(h, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+    return v_gelu_pieces(x, erf_coef_lowp, ERF_LOWP_DEGREE);
 }
 
 /* mathfn_expf, lane by lane. */

@@ -69,8 +69,9 @@ static inline float mathfn_exp2_lowp(float y) {
     return ldexpf(p, (int)n);
 }
 
-/* erf(z) for the GELU: piece i covers [i/2, (i+1)/2). */
-static inline float mathfn_erf(float z) {
+/* erf(z) for the GELU from a table of pieces (piece i covers
+ * [i/2, (i+1)/2)), coef[d][i] the coefficient of u^d on piece i. */
+static inline float mathfn_erf_pieces(float z, const float (*coef)[ERF_PIECES], int degree) {
     float a = fabsf(z);
     float e;
     if (!(a < ERF_LIMIT)) {
@@ -78,14 +79,9 @@ static inline float mathfn_erf(float z) {
     } else {
         int i = (int)(a * (1.0f / ERF_WIDTH));
         float u = a - erf_center[i];
-        float p = erf_coef[7][i];
-        p = fmaf(p, u, erf_coef[6][i]);
-        p = fmaf(p, u, erf_coef[5][i]);
-        p = fmaf(p, u, erf_coef[4][i]);
-        p = fmaf(p, u, erf_coef[3][i]);
-        p = fmaf(p, u, erf_coef[2][i]);
-        p = fmaf(p, u, erf_coef[1][i]);
-        p = fmaf(p, u, erf_coef[0][i]);
+        float p = coef[degree][i];
+        for (int d = degree - 1; d >= 0; d--)
+            p = fmaf(p, u, coef[d][i]);
         e = p;
     }
     return copysignf(e, z);
@@ -94,39 +90,23 @@ static inline float mathfn_erf(float z) {
 #define GELU_SQRT1_2 0.707106781f
 
 /* x * 0.5 * (1 + erf(x / sqrt 2)), in PyTorch's order of operations. */
-static inline float mathfn_gelu_erf(float x) {
-    float e = mathfn_erf(x * GELU_SQRT1_2);
+static inline float mathfn_gelu_pieces(float x, const float (*coef)[ERF_PIECES], int degree) {
+    float e = mathfn_erf_pieces(x * GELU_SQRT1_2, coef, degree);
     float h = x * 0.5f;
     return h * (1.0f + e);
 }
 
-/* The erf of the bf16 and int8 products' GELU: the same pieces with
- * degree-4 polynomials (max abs error 5.1e-6, erf_table_lowp.h), three
- * table lookups and three multiply-adds fewer per value. Their outputs are
+static inline float mathfn_gelu_erf(float x) {
+    return mathfn_gelu_pieces(x, erf_coef, ERF_DEGREE);
+}
+
+/* The GELU of the bf16 and int8 products: the same pieces with degree-4
+ * polynomials (max abs error 5.1e-6, erf_table_lowp.h), three table
+ * lookups and three multiply-adds fewer per value. Their outputs are
  * rounded to bf16 (relative step 2^-8) or quantized to 8 bits right
  * after, far coarser than this error. */
-static inline float mathfn_erf_lowp(float z) {
-    float a = fabsf(z);
-    float e;
-    if (!(a < ERF_LIMIT)) {
-        e = 1.0f;
-    } else {
-        int i = (int)(a * (1.0f / ERF_WIDTH));
-        float u = a - erf_center[i];
-        float p = erf_coef_lowp[4][i];
-        p = fmaf(p, u, erf_coef_lowp[3][i]);
-        p = fmaf(p, u, erf_coef_lowp[2][i]);
-        p = fmaf(p, u, erf_coef_lowp[1][i]);
-        p = fmaf(p, u, erf_coef_lowp[0][i]);
-        e = p;
-    }
-    return copysignf(e, z);
-}
-
 static inline float mathfn_gelu_erf_lowp(float x) {
-    float e = mathfn_erf_lowp(x * GELU_SQRT1_2);
-    float h = x * 0.5f;
-    return h * (1.0f + e);
+    return mathfn_gelu_pieces(x, erf_coef_lowp, ERF_LOWP_DEGREE);
 }
 
 #endif /* SEMBED_MATHFN_H */
