@@ -33,8 +33,10 @@ for bin in "$dir"/tests/fuzz/fuzz_*; do
         echo "fuzz: $name FAILED" >&2
         exit 1
     fi
-    runs=$(grep -oE '#[0-9]+' "$work/$name.log" | tail -n 1)
-    echo "fuzz: $name ok (${runs#\#} runs in ${secs} s)" >&2
+    # libFuzzer's closing "Done N runs" line (a '#N' elsewhere may be part
+    # of a recommended dictionary entry).
+    runs=$(grep -oE '^Done [0-9]+ runs' "$work/$name.log" | grep -oE '[0-9]+' | tail -n 1)
+    echo "fuzz: $name ok (${runs:-?} runs in ${secs} s)" >&2
     n=$((n + 1))
 done
 [[ $n -gt 0 ]] || { echo "fuzz: no harness found in $dir" >&2; exit 1; }
