@@ -56,6 +56,14 @@ static inline __m512i bf16_pairs(__m512 a, __m512 b) {
     return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));
 }
 
+/* The pairs (row r, row r + 1) of two fp32 rows over up to 16 columns; a
+ * NULL r1 (past the last row) gives zeros. */
+static inline __m512i pairs16(const float *r0, const float *r1, __mmask16 m) {
+    __m512 a = _mm512_maskz_loadu_ps(m, r0);
+    __m512 b = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
+    return bf16_pairs(a, b);
+}
+
 /* Packs X[k0 .. k0 + kc)[t .. t + cols) as slabs of [kc / 2][32] words,
  * each word the bf16 pair (X[k][t], X[k + 1][t]); rows past K and columns
  * past cols are zero. Like pack_x, it walks each pair of rows across all
@@ -70,10 +78,7 @@ static void pack_x_bf16(const float *X, size_t ldx, int K, int k0, int kc, int t
         for (int s = 0; s < ns; s++)
             for (int v = 0; v < 2; v++) {
                 int c = s * NC + 16 * v;
-                __mmask16 m = tail_mask(cols - c);
-                __m512 a = _mm512_maskz_loadu_ps(m, r0 + c);
-                __m512 b = k + 1 < K ? _mm512_maskz_loadu_ps(m, r1 + c) : _mm512_setzero_ps();
-                __m512i pair = bf16_pairs(a, b);
+                __m512i pair = pairs16(r0 + c, k + 1 < K ? r1 + c : NULL, tail_mask(cols - c));
                 _mm512_store_si512((void *)(Xp + s * slab + 16 * v), pair);
             }
     }
@@ -455,13 +460,6 @@ void kern_linear_int8_avx512(const kern_qmat *W, const float *bias, const float 
 
 /* ==== bf16 attention ======================================================= */
 
-
-/* The pairs (row r, row r + 1) of two fp32 rows over up to 16 columns. */
-static inline __m512i pairs16(const float *r0, const float *r1, __mmask16 m) {
-    __m512 a = _mm512_maskz_loadu_ps(m, r0);
-    __m512 b = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
-    return bf16_pairs(a, b);
-}
 
 /* out[r][c] = s[c] * sum_e <A pair (e, r)> . <B pair row e>[c] for
  * r < rows, c < cols: A pair (e, r) is the word a[e * a_e + r * a_r], B row
