@@ -7,7 +7,8 @@
 #   scripts/test.sh --quick    release build + suite only
 #
 # Tests that need ../shared (the reference outputs) skip with a message when
-# it is absent. FUZZ_SECONDS (default 8) sets the time per fuzz harness and
+# it is absent; after each suite, every skipped test is listed with that
+# message (as "skipped NAME: REASON" on stderr). FUZZ_SECONDS (default 8) sets the time per fuzz harness and
 # FUZZ_SEED (default 1, 0 for a new one each run) its random seed.
 # The last line printed on stdout is CTest's summary of the release suite
 # (of the sanitizer suite when that one failed); the exit status is non-zero
@@ -32,11 +33,27 @@ export NODE_PATH=$PWD/build/node/node_modules
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
 cmake --build build -j"$jobs" || exit 1
 
+# Prints each skipped test of a build's last ctest run with the last line
+# of its output, its reason (ctest shows a skipped test's output only in
+# its own log).
+skip_reasons() {
+    local tlog=$1/Testing/Temporary/LastTest.log name
+    [[ -f $tlog ]] || return 0
+    grep -oE '^[[:space:]]+[0-9]+ - [^ ]+ \(Skipped\)' "$2" | awk '{print $3}' | sort -u |
+        while read -r name; do
+            echo "skipped $name: $(awk -v t=" Test: $name" '
+                substr($0, length($0) - length(t) + 1) == t { on = 1; next }
+                on && /^<end of output>/ { print last; exit }
+                on && NF { last = $0 }' "$tlog")" >&2
+        done
+}
+
 echo "== release suite" >&2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 ctest --test-dir build -j"$jobs" --output-on-failure --timeout 1200 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
+skip_reasons build "$log"
 
 if [[ $quick == 0 ]]; then
     echo "== sanitizers: the whole suite under AddressSanitizer + UBSan" >&2
@@ -50,6 +67,7 @@ if [[ $quick == 0 ]]; then
         ctest --test-dir build-asan -j"$jobs" --output-on-failure --timeout 1200 >build-asan/ctest.log 2>&1
     asan_rc=$?
     grep -E 'tests passed|\(Failed\)|\(Timeout\)|Subprocess|Skipped' build-asan/ctest.log >&2
+    skip_reasons build-asan build-asan/ctest.log
     [[ $asan_rc -eq 0 ]] || { echo "sanitizer suite FAILED (build-asan/ctest.log)" >&2; rc=1; }
 
     echo "== fuzz smoke: each libFuzzer harness for ${FUZZ_SECONDS:-8} s" >&2
