@@ -12,56 +12,11 @@
 
 #include "kernels/kernels.h"
 #include "kernels/mathfn.h"
+#include "kernels/panel_pf.h"
 
 /* The first n of 16 lanes (none for n <= 0). */
 static inline __mmask16 tail_mask(int n) {
     return n >= 16 ? (__mmask16)0xFFFF : (n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u));
-}
-
-/* Software prefetch (into L2) of the next panel's weight rows, spread over
- * the steps of the current micro-tile: with few token columns the product
- * is short, and the copy of the next panel would otherwise wait on memory
- * after it, with nothing to overlap (it halved the batch-1 time). Each row
- * gets `per` consecutive steps, one cache line per step. The panel fetched
- * is PF_AHEAD_* panels ahead of the one being computed. */
-/* Panels ahead, measured at batch 1: fp32 panels (18 KB) do best one
- * ahead (two was 5 % slower), the smaller bf16 / int8 ones two ahead (one
- * was 3-5 % slower). */
-#define PF_AHEAD_F32 1
-#define PF_AHEAD_LOWP 2
-
-typedef struct panel_pf {
-    const char *row;             /* the row being fetched, or NULL when done */
-    size_t ld;                   /* bytes between rows */
-    int rows_left, per, lines, cnt;
-} panel_pf;
-
-static inline void panel_pf_init(panel_pf *p, const void *next, size_t ld_bytes, int rows,
-                                 int steps, size_t row_bytes) {
-    int lines = (int)((row_bytes + 63) / 64);
-    p->row = (const char *)next;
-    p->ld = ld_bytes;
-    p->rows_left = rows;
-    p->per = rows > 0 ? steps / rows : 0;
-    if (p->per < lines)
-        p->per = lines; /* whole rows first, even if the last ones are not reached */
-    p->lines = lines;
-    p->cnt = 0;
-    if (!next || rows <= 0 || lines <= 0)
-        p->row = NULL;
-}
-
-static inline __attribute__((always_inline)) void panel_pf_step(panel_pf *p) {
-    if (!p->row)
-        return;
-    if (p->cnt < p->lines)
-        _mm_prefetch(p->row + (size_t)p->cnt * 64, _MM_HINT_T1);
-    if (++p->cnt == p->per) {
-        p->cnt = 0;
-        p->row += p->ld;
-        if (--p->rows_left == 0)
-            p->row = NULL;
-    }
 }
 
 /* A vector copy (GCC inlines memcpy of a run-time length as `rep movsq`,

@@ -11,6 +11,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/mathfn.h"
+#include "kernels/panel_pf.h"
 
 #define MR 6
 #define NC 16
@@ -71,7 +72,10 @@ static inline __m256 v_exp(__m256 x) {
 /* ==== Linear ============================================================== */
 
 /* Packs X[k0 .. k0 + kc)[t .. t + cols) as slabs of [kc][16] floats,
- * zero-filled past cols (see kernels_avx512.c). */
+ * zero-filled past cols, one slab at a time. The AVX-512 kernel walks X
+ * row by row across all slabs instead; on Zen 3 that was 10-18 % slower
+ * over the whole model, and plain loads for the full slabs no faster than
+ * these masked ones (both measured side by side). */
 static void pack_x(const float *X, size_t ldx, int k0, int kc, int t, int cols, float *Xp) {
     for (int j = 0; j < cols; j += NC) {
         int w = cols - j < NC ? cols - j : NC;
@@ -86,24 +90,59 @@ static void pack_x(const float *X, size_t ldx, int k0, int kc, int t, int cols, 
     }
 }
 
-/* Row pieces at the fixed stride KERN_KC (see kernels_avx512.c). */
-static void pack_w(const float *W, int K, int n, int mr, int k0, int kc, float *Wp) {
-    for (int r = 0; r < mr; r++)
-        memcpy(Wp + (size_t)r * KERN_KC, W + (size_t)(n + r) * K + k0, (size_t)kc * sizeof *Wp);
+/* The panel of rows [n, n + mr) and elements [k0, k0 + kc) at the fixed
+ * row stride KERN_KC: in place when W's rows already have that length and
+ * there are enough columns to reuse them from L1, else copied into Wp
+ * (see panel_prepare in avx512_common.h). The copy is a vector loop: GCC
+ * turns memcpy of a run-time length into `rep movsq`, which took 5 % of
+ * the product's time here. */
+static const float *pack_w(const float *W, int K, int n, int mr, int n1, int k0, int kc,
+                           int tcols, float *Wp, panel_pf *pf) {
+    /* Prefetch the next panel over the first tile's kc steps. */
+    int next = n + PF_AHEAD_F32 * MR, rows = next < n1 ? n1 - next : 0;
+    if (rows > PF_AHEAD_F32 * MR)
+        rows = PF_AHEAD_F32 * MR;
+    panel_pf_init(pf, rows ? W + (size_t)next * K + k0 : NULL, (size_t)K * sizeof *W, rows, kc,
+                  (size_t)kc * sizeof *W);
+    if (K == KERN_KC && tcols >= 128)
+        return W + (size_t)n * K;
+    const int kv = kc & ~7;
+    for (int r = 0; r < mr; r++) {
+        const float *src = W + (size_t)(n + r) * K + k0;
+        float *dst = Wp + (size_t)r * KERN_KC;
+        int k = 0;
+        for (; k < kv; k += 8)
+            _mm256_store_ps(dst + k, _mm256_loadu_ps(src + k));
+        for (; k < kc; k++)
+            dst[k] = src[k];
+    }
+    return Wp;
 }
 
 static inline __attribute__((always_inline)) void
 linear_tile(const float *Wp, const float *Xp, int kc, const float *bias, float *Y, size_t ldy,
             const float *R, size_t ldr, int n, int t, int cols, kern_act act, int first,
-            int last, const int mr) {
+            int last, const int mr, panel_pf *pf) {
+    /* A local copy, so that the prefetch state lives in registers. */
+    panel_pf pfl = *pf;
     __m256 acc0[MR], acc1[MR];
     const __m256i m0 = tail_mask8(cols), m1 = tail_mask8(cols - 8);
     const int nv = cols > 8 ? 2 : 1;
+    /* Masked loads and stores cost several times a plain one on AMD
+     * cores; only a tile narrower than NC uses them. */
+    const int full = cols == NC;
 #pragma GCC unroll 6
     for (int r = 0; r < mr; r++) {
         float *y = Y + (size_t)(n + r) * ldy + t;
-        acc0[r] = first ? _mm256_setzero_ps() : _mm256_maskload_ps(y, m0);
-        acc1[r] = first || nv < 2 ? _mm256_setzero_ps() : _mm256_maskload_ps(y + 8, m1);
+        if (first) {
+            acc0[r] = acc1[r] = _mm256_setzero_ps();
+        } else if (full) {
+            acc0[r] = _mm256_loadu_ps(y);
+            acc1[r] = _mm256_loadu_ps(y + 8);
+        } else {
+            acc0[r] = _mm256_maskload_ps(y, m0);
+            acc1[r] = nv < 2 ? _mm256_setzero_ps() : _mm256_maskload_ps(y + 8, m1);
+        }
     }
     if (nv == 2) {
         for (int k = 0; k < kc; k++) {
@@ -116,6 +155,7 @@ linear_tile(const float *Wp, const float *Xp, int kc, const float *bias, float *
             }
             Xp += NC;
             Wp++;
+            panel_pf_step(&pfl);
         }
     } else {
         for (int k = 0; k < kc; k++) {
@@ -125,8 +165,10 @@ linear_tile(const float *Wp, const float *Xp, int kc, const float *bias, float *
                 acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(Wp + r * KERN_KC), x0, acc0[r]);
             Xp += NC;
             Wp++;
+            panel_pf_step(&pfl);
         }
     }
+    *pf = pfl;
 #pragma GCC unroll 6
     for (int r = 0; r < mr; r++) {
         float *y = Y + (size_t)(n + r) * ldy + t;
@@ -137,10 +179,15 @@ linear_tile(const float *Wp, const float *Xp, int kc, const float *bias, float *
                 o = _mm256_add_ps(o, _mm256_set1_ps(bias ? bias[n + r] : 0.0f));
                 if (act == KERN_ACT_GELU_ERF)
                     o = v_gelu_erf(o);
-                if (R)
-                    o = _mm256_add_ps(o, _mm256_maskload_ps(R + (size_t)(n + r) * ldr + t + 8 * v, m));
+                if (R) {
+                    const float *rp = R + (size_t)(n + r) * ldr + t + 8 * v;
+                    o = _mm256_add_ps(o, full ? _mm256_loadu_ps(rp) : _mm256_maskload_ps(rp, m));
+                }
             }
-            _mm256_maskstore_ps(y + 8 * v, m, o);
+            if (full)
+                _mm256_storeu_ps(y + 8 * v, o);
+            else
+                _mm256_maskstore_ps(y + 8 * v, m, o);
         }
     }
 }
@@ -158,17 +205,18 @@ static void linear_avx2(const float *W, const float *bias, const float *X, size_
             pack_x(X, ldx, k0, kc, tb, tcols, Xp);
             for (int n = n0; n < n1; n += MR) {
                 int mr = n1 - n < MR ? n1 - n : MR;
-                pack_w(W, K, n, mr, k0, kc, Wp);
+                panel_pf pf;
+                const float *wp = pack_w(W, K, n, mr, n1, k0, kc, tcols, Wp, &pf);
                 for (int j = 0; j < tcols; j += NC) {
                     const float *xs = Xp + (size_t)(j / NC) * kc * NC;
                     int cols = tcols - j < NC ? tcols - j : NC;
                     if (mr == MR)
-                        linear_tile(Wp, xs, kc, bias, Y, ldy, R, ldr, n, tb + j, cols, act, first,
-                                    last, MR);
+                        linear_tile(wp, xs, kc, bias, Y, ldy, R, ldr, n, tb + j, cols, act, first,
+                                    last, MR, &pf);
                     else
                         for (int r = 0; r < mr; r++)
-                            linear_tile(Wp + (size_t)r * KERN_KC, xs, kc, bias, Y, ldy, R, ldr,
-                                        n + r, tb + j, cols, act, first, last, 1);
+                            linear_tile(wp + (size_t)r * KERN_KC, xs, kc, bias, Y, ldy, R, ldr,
+                                        n + r, tb + j, cols, act, first, last, 1, &pf);
                 }
             }
         }
