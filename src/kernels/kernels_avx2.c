@@ -273,10 +273,13 @@ static void layernorm_avx2(const float *X, size_t ldx, float *Y, size_t ldy, int
 
 #define AR 6
 
-/* out[r][c] = s * sum_e A[e][r] B[e][c] for r < rows, c < cols (<= 16). */
+/* out[r][c] = s * sum_e A[e][r] B[e][c] for r < rows, c < cols (<= 16).
+ * `full` (cols == 16) is a compile-time constant in every call: masked
+ * loads and stores cost several times plain ones on AMD cores, so only the
+ * last, partial tile uses them. */
 static inline __attribute__((always_inline)) void
 attn_tile(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, int E, float *out,
-          size_t ldo, int cols, float s, const int rows) {
+          size_t ldo, int cols, float s, const int rows, const int full) {
     __m256 acc0[AR], acc1[AR];
     const __m256i m0 = tail_mask8(cols), m1 = tail_mask8(cols - 8);
 #pragma GCC unroll 6
@@ -285,8 +288,9 @@ attn_tile(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, in
         acc1[r] = _mm256_setzero_ps();
     }
     for (int e = 0; e < E; e++) {
-        __m256 b0 = _mm256_maskload_ps(b + (size_t)e * ldb, m0);
-        __m256 b1 = _mm256_maskload_ps(b + (size_t)e * ldb + 8, m1);
+        const float *be = b + (size_t)e * ldb;
+        __m256 b0 = full ? _mm256_loadu_ps(be) : _mm256_maskload_ps(be, m0);
+        __m256 b1 = full ? _mm256_loadu_ps(be + 8) : _mm256_maskload_ps(be + 8, m1);
 #pragma GCC unroll 6
         for (int r = 0; r < rows; r++) {
             __m256 av = _mm256_broadcast_ss(a + (size_t)e * a_e + (size_t)r * a_r);
@@ -301,23 +305,61 @@ attn_tile(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, in
             o0 = _mm256_mul_ps(o0, _mm256_set1_ps(s));
             o1 = _mm256_mul_ps(o1, _mm256_set1_ps(s));
         }
-        _mm256_maskstore_ps(out + (size_t)r * ldo, m0, o0);
-        _mm256_maskstore_ps(out + (size_t)r * ldo + 8, m1, o1);
+        float *o = out + (size_t)r * ldo;
+        if (full) {
+            _mm256_storeu_ps(o, o0);
+            _mm256_storeu_ps(o + 8, o1);
+        } else {
+            _mm256_maskstore_ps(o, m0, o0);
+            _mm256_maskstore_ps(o + 8, m1, o1);
+        }
     }
 }
+
+#define ATTN_ROWS_AVX2(FULL)                                                                       \
+    do {                                                                                           \
+        int r = 0;                                                                                 \
+        for (; r + AR <= n_rows; r += AR)                                                          \
+            attn_tile(a + (size_t)r * a_r, a_e, a_r, bc, ldb, E, oc + (size_t)r * ldo, ldo, cc,   \
+                      s, AR, FULL);                                                                \
+        for (; r < n_rows; r++)                                                                    \
+            attn_tile(a + (size_t)r * a_r, a_e, a_r, bc, ldb, E, oc + (size_t)r * ldo, ldo, cc,   \
+                      s, 1, FULL);                                                                 \
+    } while (0)
 
 static void attn_rows(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, int E,
                       float *out, size_t ldo, int n_rows, int cols, float s) {
     for (int c = 0; c < cols; c += 16) {
         int cc = cols - c < 16 ? cols - c : 16;
-        int r = 0;
-        for (; r + AR <= n_rows; r += AR)
-            attn_tile(a + (size_t)r * a_r, a_e, a_r, b + c, ldb, E, out + (size_t)r * ldo + c, ldo,
-                      cc, s, AR);
-        for (; r < n_rows; r++)
-            attn_tile(a + (size_t)r * a_r, a_e, a_r, b + c, ldb, E, out + (size_t)r * ldo + c, ldo,
-                      cc, s, 1);
+        const float *bc = b + c;
+        float *oc = out + c;
+        if (cc == 16)
+            ATTN_ROWS_AVX2(1);
+        else
+            ATTN_ROWS_AVX2(0);
     }
+}
+
+/* Softmax down 8 columns of S (rows ls floats apart, L rows); with `full`
+ * a compile-time 1, plain loads and stores. */
+static inline __attribute__((always_inline)) void softmax_cols(float *s, size_t ls, int L,
+                                                               __m256i m, const int full) {
+#define LD(p) (full ? _mm256_load_ps(p) : _mm256_maskload_ps(p, m))
+#define ST(p, v) (full ? _mm256_store_ps(p, v) : _mm256_maskstore_ps(p, m, v))
+    __m256 mx = LD(s);
+    for (int j = 1; j < L; j++)
+        mx = _mm256_max_ps(mx, LD(s + (size_t)j * ls));
+    __m256 sum = _mm256_setzero_ps();
+    for (int j = 0; j < L; j++) {
+        __m256 e = v_exp(_mm256_sub_ps(LD(s + (size_t)j * ls), mx));
+        ST(s + (size_t)j * ls, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), sum);
+    for (int j = 0; j < L; j++)
+        ST(s + (size_t)j * ls, _mm256_mul_ps(LD(s + (size_t)j * ls), inv));
+#undef LD
+#undef ST
 }
 
 static void attention_avx2(const float *Q, const float *K, const float *V, size_t ld, int L, int D,
@@ -327,22 +369,13 @@ static void attention_avx2(const float *Q, const float *K, const float *V, size_
         int nb = i1 - ib < KERN_ATTN_BLOCK ? i1 - ib : KERN_ATTN_BLOCK;
         float *S = scratch;
         attn_rows(K, ld, 1, Q + ib, ld, D, S, ls, L, nb, scale);
+        /* Softmax down each column of S, 8 columns at a time; only a last,
+         * partial group uses masked loads and stores. */
         for (int c = 0; c < nb; c += 8) {
-            __m256i m = tail_mask8(nb - c);
-            float *s = S + c;
-            __m256 mx = _mm256_maskload_ps(s, m);
-            for (int j = 1; j < L; j++)
-                mx = _mm256_max_ps(mx, _mm256_maskload_ps(s + (size_t)j * ls, m));
-            __m256 sum = _mm256_setzero_ps();
-            for (int j = 0; j < L; j++) {
-                __m256 e = v_exp(_mm256_sub_ps(_mm256_maskload_ps(s + (size_t)j * ls, m), mx));
-                _mm256_maskstore_ps(s + (size_t)j * ls, m, e);
-                sum = _mm256_add_ps(sum, e);
-            }
-            __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), sum);
-            for (int j = 0; j < L; j++)
-                _mm256_maskstore_ps(s + (size_t)j * ls, m,
-                                    _mm256_mul_ps(_mm256_maskload_ps(s + (size_t)j * ls, m), inv));
+            if (c + 8 <= nb)
+                softmax_cols(S + c, ls, L, _mm256_set1_epi32(-1), 1);
+            else
+                softmax_cols(S + c, ls, L, tail_mask8(nb - c), 0);
         }
         attn_rows(V, 1, ld, S, ls, L, ctx + ib, ldc, D, nb, 0.0f);
     }
