@@ -9,6 +9,7 @@ make_table.py does. Ratios are sembed / ORT sentences per second (for the
 latency workload, ORT latency / sembed latency). Standard library only.
 """
 import json
+import os
 import sys
 
 WL = [("a_faq13", "(a) FAQ 13"), ("b_short1024", "(b) 1024x16"), ("c_len128", "(c) 256x128"),
@@ -30,6 +31,22 @@ def main():
             best[k] = r
     peers = sorted({p for p, _ in best}, key=lambda p: (not p.startswith("ort"), p))
     wls = [(w, h) for w, h in WL if any(k[1] == w for k in best)]
+    # The machine line: the harness's env.txt beside the results (date, CPU)
+    # and the kernel set each sembed row ran with.
+    env = {}
+    env_path = os.path.join(os.path.dirname(os.path.abspath(path)), "env.txt")
+    if os.path.exists(env_path):
+        for line in open(env_path):
+            key, _, val = line.partition(": ")
+            env.setdefault(key.strip(), val.strip())
+    kernels = sorted({r["variant"] for (p, _), r in best.items()
+                      if p.startswith("sembed") and r.get("variant")})
+    cpu = env.get("cpu", "?")
+    if cpu.endswith("avx512:"):
+        cpu += " none"
+    if env or kernels:
+        print(f"Run: {env.get('date', '?')}; CPU: {cpu}; "
+              f"sembed kernels: {', '.join(kernels) or '?'}.")
     print(f"Threads: {threads}. Cells: sentences/s (latency for (e)); [foreign CPU %].")
     print()
     print("| peer | " + " | ".join(h for _, h in wls) + " |")
