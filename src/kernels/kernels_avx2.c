@@ -321,15 +321,36 @@ attn_tile(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, in
     }
 }
 
+/* Tiles of AR rows, then the rest with the row count a compile-time
+ * constant. A rest of 1 or 2 rows is merged with the last full tile and
+ * split 4 + 3 or 4 + 4: a 1-row tile keeps only 2 FMA chains in flight (a
+ * quarter of the FMA rate), and heads of 32 or 16 rows would end in one. */
 #define ATTN_ROWS_AVX2(FULL)                                                                       \
     do {                                                                                           \
-        int r = 0;                                                                                 \
-        for (; r + AR <= n_rows; r += AR)                                                          \
+        int full_end = n_rows - n_rows % AR, rest = n_rows - full_end, r = 0;                      \
+        if (rest > 0 && rest < 3 && full_end >= AR) {                                              \
+            full_end -= AR;                                                                        \
+            rest += AR;                                                                            \
+        }                                                                                          \
+        for (; r < full_end; r += AR)                                                              \
             attn_tile(a + (size_t)r * a_r, a_e, a_r, bc, ldb, E, oc + (size_t)r * ldo, ldo, cc,   \
                       s, AR, FULL);                                                                \
-        for (; r < n_rows; r++)                                                                    \
+        if (rest > AR) {                                                                           \
             attn_tile(a + (size_t)r * a_r, a_e, a_r, bc, ldb, E, oc + (size_t)r * ldo, ldo, cc,   \
-                      s, 1, FULL);                                                                 \
+                      s, 4, FULL);                                                                 \
+            r += 4;                                                                                \
+            rest -= 4;                                                                             \
+        }                                                                                          \
+        const float *a_ = a + (size_t)r * a_r;                                                     \
+        float *o_ = oc + (size_t)r * ldo;                                                          \
+        switch (rest) {                                                                            \
+        case 1: attn_tile(a_, a_e, a_r, bc, ldb, E, o_, ldo, cc, s, 1, FULL); break;               \
+        case 2: attn_tile(a_, a_e, a_r, bc, ldb, E, o_, ldo, cc, s, 2, FULL); break;               \
+        case 3: attn_tile(a_, a_e, a_r, bc, ldb, E, o_, ldo, cc, s, 3, FULL); break;               \
+        case 4: attn_tile(a_, a_e, a_r, bc, ldb, E, o_, ldo, cc, s, 4, FULL); break;               \
+        case 5: attn_tile(a_, a_e, a_r, bc, ldb, E, o_, ldo, cc, s, 5, FULL); break;               \
+        default: break;                                                                            \
+        }                                                                                          \
     } while (0)
 
 static void attn_rows(const float *a, size_t a_e, size_t a_r, const float *b, size_t ldb, int E,
