@@ -31,29 +31,22 @@ static inline void copy_bytes(char *dst, const char *src, size_t n) {
 /* The weight panel of rows [n, n + mr) and elements [k0, k0 + kc) of a
  * row-major matrix W with rows of kp elements of esz bytes, as the linear
  * micro-tiles read it: row r at r * KERN_KC elements from the returned
- * pointer. Rows of KERN_KC elements already sit at that stride; with enough
- * token columns (128) to reuse them from L1 they are read in place.
- * Otherwise they are copied into Wp: with few columns the product waits on
- * memory, and one sequential copy streams better than 12 interleaved rows.
- * Also sets *pf to prefetch, over `steps` tile steps, the panel that starts
- * `ahead` rows later (rows before n1 only). */
+ * pointer, in place (panel_in_place) or copied into Wp. Also sets *pf to
+ * prefetch, over `steps` tile steps, the panel that starts `ahead` rows
+ * later (panel_pf_ahead). */
 static inline const void *panel_prepare(const void *W, size_t esz, int kp, int n, int mr, int n1,
                                         int k0, int kc, int tcols, int ahead, int steps,
                                         void *Wp, panel_pf *pf) {
     const char *w = (const char *)W;
     size_t row = (size_t)kp * esz;
     const void *panel = Wp;
-    if (kp == KERN_KC && tcols >= 128)
+    if (panel_in_place(kp, tcols))
         panel = w + (size_t)n * row;
     else
         for (int r = 0; r < mr; r++)
             copy_bytes((char *)Wp + (size_t)r * KERN_KC * esz,
                        w + (size_t)(n + r) * row + (size_t)k0 * esz, (size_t)kc * esz);
-    int next = n + ahead, rows = next < n1 ? n1 - next : 0;
-    if (rows > ahead)
-        rows = ahead;
-    panel_pf_init(pf, rows ? w + (size_t)next * row + (size_t)k0 * esz : NULL, row, rows, steps,
-                  (size_t)kc * esz);
+    panel_pf_ahead(pf, W, esz, kp, n, n1, k0, kc, ahead, steps);
     return panel;
 }
 

@@ -7,7 +7,6 @@
  */
 #include <immintrin.h>
 #include <math.h>
-#include <string.h>
 
 #include "kernels/kernels.h"
 #include "kernels/mathfn.h"
@@ -96,20 +95,15 @@ static void pack_x(const float *X, size_t ldx, int k0, int kc, int t, int cols, 
 }
 
 /* The panel of rows [n, n + mr) and elements [k0, k0 + kc) at the fixed
- * row stride KERN_KC: in place when W's rows already have that length and
- * there are enough columns to reuse them from L1, else copied into Wp
- * (see panel_prepare in avx512_common.h). The copy is a vector loop: GCC
- * turns memcpy of a run-time length into `rep movsq`, which took 5 % of
- * the product's time here. */
+ * row stride KERN_KC, in place (panel_in_place) or copied into Wp, as
+ * panel_prepare in avx512_common.h does; *pf prefetches the next panel over
+ * the first tile's kc steps. The copy is a vector loop: GCC turns memcpy of
+ * a run-time length into `rep movsq`, which took 5 % of the product's time
+ * here. */
 static const float *pack_w(const float *W, int K, int n, int mr, int n1, int k0, int kc,
                            int tcols, float *Wp, panel_pf *pf) {
-    /* Prefetch the next panel over the first tile's kc steps. */
-    int next = n + PF_AHEAD_F32 * MR, rows = next < n1 ? n1 - next : 0;
-    if (rows > PF_AHEAD_F32 * MR)
-        rows = PF_AHEAD_F32 * MR;
-    panel_pf_init(pf, rows ? W + (size_t)next * K + k0 : NULL, (size_t)K * sizeof *W, rows, kc,
-                  (size_t)kc * sizeof *W);
-    if (K == KERN_KC && tcols >= 128)
+    panel_pf_ahead(pf, W, sizeof *W, K, n, n1, k0, kc, PF_AHEAD_F32 * MR, kc);
+    if (panel_in_place(K, tcols))
         return W + (size_t)n * K;
     const int kv = kc & ~7;
     for (int r = 0; r < mr; r++) {

@@ -1,12 +1,21 @@
 /*
- * panel_pf.h - software prefetch of the next weight panel, shared by the
- * AVX2 and AVX-512 linear kernels (it needs only SSE's prefetch).
+ * panel_pf.h - weight panels of the linear kernels, shared by the AVX2 and
+ * AVX-512 sets (it needs only SSE's prefetch): whether a panel is read in
+ * place, and the software prefetch of a later one.
  */
 #ifndef SEMBED_PANEL_PF_H
 #define SEMBED_PANEL_PF_H
 
 #include <stddef.h>
 #include <xmmintrin.h>
+
+#include "kernels/kernels.h"
+
+/* Rows of KERN_KC elements already sit at the micro-kernels' fixed row
+ * stride; with enough token columns (128) to reuse them from L1 a panel is
+ * read in place. Otherwise it is copied: with few columns the product waits
+ * on memory, and one sequential copy streams better than interleaved rows. */
+static inline int panel_in_place(int kp, int tcols) { return kp == KERN_KC && tcols >= 128; }
 
 /* Software prefetch (into L2) of the next panel's weight rows, spread over
  * the steps of the current micro-tile: with few token columns the product
@@ -52,6 +61,19 @@ static inline __attribute__((always_inline)) void panel_pf_step(panel_pf *p) {
         if (--p->rows_left == 0)
             p->row = NULL;
     }
+}
+
+/* Sets *pf to prefetch, over `steps` tile steps, elements [k0, k0 + kc) of
+ * the `ahead` rows that start `ahead` rows after n in the row-major W (rows
+ * of kp elements of esz bytes; rows before n1 only). */
+static inline void panel_pf_ahead(panel_pf *pf, const void *W, size_t esz, int kp, int n, int n1,
+                                  int k0, int kc, int ahead, int steps) {
+    size_t row = (size_t)kp * esz;
+    int next = n + ahead, rows = next < n1 ? n1 - next : 0;
+    if (rows > ahead)
+        rows = ahead;
+    panel_pf_init(pf, rows ? (const char *)W + (size_t)next * row + (size_t)k0 * esz : NULL, row,
+                  rows, steps, (size_t)kc * esz);
 }
 
 #endif /* SEMBED_PANEL_PF_H */
