@@ -361,11 +361,13 @@ static void attn_rows(const float *a, size_t a_e, size_t a_r, const float *b, si
 }
 
 /* Softmax down 8 columns of S (rows ls floats apart, L rows); with `full`
- * a compile-time 1, plain loads and stores. */
+ * a compile-time 1, plain loads and stores. They are the unaligned forms:
+ * the attention scratch carries no alignment promise (aligned ones crashed
+ * the kernel test, whose scratch comes from malloc). */
 static inline __attribute__((always_inline)) void softmax_cols(float *s, size_t ls, int L,
                                                                __m256i m, const int full) {
-#define LD(p) (full ? _mm256_load_ps(p) : _mm256_maskload_ps(p, m))
-#define ST(p, v) (full ? _mm256_store_ps(p, v) : _mm256_maskstore_ps(p, m, v))
+#define LD(p) (full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m))
+#define ST(p, v) (full ? _mm256_storeu_ps(p, v) : _mm256_maskstore_ps(p, m, v))
     __m256 mx = LD(s);
     for (int j = 1; j < L; j++)
         mx = _mm256_max_ps(mx, LD(s + (size_t)j * ls));
