@@ -6,7 +6,9 @@
  * feature-major matrices ([features][tokens], no padding), so the linear
  * layers are single large products over all tokens of the batch while
  * attention runs per sequence over exactly its own tokens. Work is split
- * over a persistent thread pool by column or row ranges; since every
+ * over a persistent thread pool: a batch that deals out evenly gives each
+ * thread a share of its sequences to run through the whole encoder, and
+ * any other runs each product by column or row ranges. Since every
  * kernel computes each element in a fixed order, a text's vector is the
  * same bits whatever else is in the batch and however many threads run.
  *
@@ -27,10 +29,21 @@
 #define FFN_CHUNK 512
 /* Row strides are kept off multiples of 1 KiB: rows a power of two apart
  * share cache sets, and a micro-tile that touches 12 of them at once, or a
- * pack that walks 384 of them, then evicts its own lines. */
-#define F_LD (FFN_CHUNK + 16)
+ * pack that walks 384 of them, then evicts its own lines. The FFN buffer's
+ * stride is a multiple of 256 floats plus this pad. */
+#define F_LD_PAD 16
+/* FFN buffer columns each thread owns when it runs whole sequences alone
+ * (run_by_sequence): half of FFN_CHUNK, the share a thread gets of a
+ * chunk split between two threads. With more than 2 threads the buffer
+ * widens to n_threads x 256 columns (6 MB more per 4 threads for MiniLM's
+ * 1536 rows). */
+#define FFN_CHUNK_THREAD 256
 /* Below this many tokens per thread, products are split by rows. */
 #define SPLIT_COLS_MIN 128
+/* A batch whose sequences can be dealt out to the threads with no thread
+ * holding more than 1/16 above an equal share of the tokens runs each
+ * share through the whole encoder on one thread (run_by_sequence). */
+#define SEQ_SPLIT_SLACK 16
 /* Regions with less work than this (FLOPs, or element updates for the
  * element-wise passes) run on the calling thread alone: waking another
  * thread costs more than it saves. */
@@ -81,7 +94,8 @@ struct encoder_state {
     float *QKV;                  /* query, key, value    [3H][ld] */
     float *C;                    /* attention context    [H][ld] */
     float *A;                    /* attention output     [H][ld] */
-    float *F;                    /* FFN intermediate     [Fd][F_LD] */
+    float *F;                    /* FFN intermediate     [Fd][f_ld] */
+    size_t f_ld;
     float *scratch;              /* attention, per thread */
     size_t scratch_per_thread;
     float *lin_scratch;          /* packed panels, per thread */
@@ -90,6 +104,8 @@ struct encoder_state {
     int *seq_start;              /* first column of each sequence */
     int *seq_len;
     int n_tok;
+    int *part;                   /* run_by_sequence: thread i runs sequences
+                                    [part[i], part[i + 1]) */
 };
 
 encoder_state *encoder_state_new(const sembed_model *model, int max_tokens, int n_threads) {
@@ -101,10 +117,15 @@ encoder_state *encoder_state_new(const sembed_model *model, int max_tokens, int 
     s->max_tokens = max_tokens;
     s->pool = threadpool_new(n_threads);
     size_t per = kern_linear_scratch();
-    s->lin_scratch = aligned_alloc(64, per * (size_t)threadpool_size(s->pool) * sizeof(float));
-    if (!s->pool || !s->lin_scratch) {
+    int nth = s->pool ? threadpool_size(s->pool) : 1;
+    s->lin_scratch = aligned_alloc(64, per * (size_t)nth * sizeof(float));
+    s->part = malloc(((size_t)nth + 1) * sizeof *s->part);
+    size_t fw = (size_t)nth * FFN_CHUNK_THREAD;
+    s->f_ld = (fw > FFN_CHUNK ? fw : FFN_CHUNK) + F_LD_PAD;
+    if (!s->pool || !s->lin_scratch || !s->part) {
         threadpool_free(s->pool);
         free(s->lin_scratch);
+        free(s->part);
         free(s);
         return NULL;
     }
@@ -120,6 +141,7 @@ void encoder_state_free(encoder_state *s) {
     free(s->lin_scratch);
     free(s->seq_start);
     free(s->seq_len);
+    free(s->part);
     free(s);
 }
 
@@ -135,7 +157,7 @@ static sembed_status ensure_capacity(encoder_state *s, int n_tok, int n_seq, int
         if (ld % 256 == 0)
             ld += 16;
         size_t H = (size_t)c->hidden_size, Fd = (size_t)c->intermediate_size;
-        size_t total = 6 * H * ld + Fd * F_LD;
+        size_t total = 6 * H * ld + Fd * s->f_ld;
         float *arena = aligned_alloc(64, ((total * sizeof(float)) + 63) & ~(size_t)63);
         if (!arena)
             return set_error(err, SEMBED_ERR_OUT_OF_MEMORY,
@@ -271,14 +293,11 @@ typedef struct embed_job {
     const encoder_batch *batch;
 } embed_job;
 
-/* X[:, t] = (word[id] + type[0]) + pos[p], then LayerNorm. */
-static void embed_region(void *arg, int ith, int nth) {
-    embed_job *j = arg;
-    encoder_state *s = j->s;
+/* X[:, t] = (word[id] + type[0]) + pos[p], then LayerNorm, for the
+ * columns t in [t0, t1). */
+static void embed_cols(encoder_state *s, const encoder_batch *batch, int t0, int t1) {
     const sembed_model *m = s->model;
     int H = m->cfg.bert.hidden_size;
-    int t0, t1;
-    split_cols(s->n_tok, ith, nth, &t0, &t1);
     /* Blocks of 16 tokens, feature by feature, so that the writes into the
      * feature-major X are contiguous (one token at a time would write 384
      * scattered lines). */
@@ -292,7 +311,7 @@ static void embed_region(void *arg, int ith, int nth) {
             while (t >= s->seq_start[seq] + s->seq_len[seq])
                 seq++;
             int p = t - s->seq_start[seq];
-            we[i] = m->w.word + (size_t)j->batch->ids[seq][p] * H;
+            we[i] = m->w.word + (size_t)batch->ids[seq][p] * H;
             pe[i] = m->w.pos + (size_t)p * H;
         }
         for (int n = 0; n < H; n++) {
@@ -306,21 +325,37 @@ static void embed_region(void *arg, int ith, int nth) {
                           m->cfg.bert.layer_norm_eps);
 }
 
+static void embed_region(void *arg, int ith, int nth) {
+    embed_job *j = arg;
+    int t0, t1;
+    split_cols(j->s->n_tok, ith, nth, &t0, &t1);
+    embed_cols(j->s, j->batch, t0, t1);
+}
+
 typedef struct attn_job {
     encoder_state *s;
     long long total_cost;
     kern_attention_fn fn;
 } attn_job;
 
+/* Attention of head h of sequence q, from QKV into C. */
+static void attend(const encoder_state *s, kern_attention_fn fn, int q, int h, float *scratch) {
+    const bert_config *c = &s->model->cfg.bert;
+    int D = c->hidden_size / c->n_heads, L = s->seq_len[q];
+    size_t H = (size_t)c->hidden_size, ld = s->ld, col = (size_t)s->seq_start[q];
+    float scale = (float)(1.0 / sqrt((double)D));
+    const float *Q = s->QKV + (size_t)h * D * ld + col;
+    const float *K = s->QKV + (H + (size_t)h * D) * ld + col;
+    const float *V = s->QKV + (2 * H + (size_t)h * D) * ld + col;
+    fn(Q, K, V, ld, L, D, scale, s->C + (size_t)h * D * ld + col, ld, 0, L, scratch);
+}
+
 /* Tasks are (sequence, head) pairs; each thread takes a contiguous run of
  * tasks holding about 1/nth of the total cost (L^2 per task). */
 static void attention_region(void *arg, int ith, int nth) {
     attn_job *j = arg;
     encoder_state *s = j->s;
-    const bert_config *c = &s->model->cfg.bert;
-    int heads = c->n_heads, D = c->hidden_size / heads;
-    size_t H = (size_t)c->hidden_size, ld = s->ld;
-    float scale = (float)(1.0 / sqrt((double)D));
+    int heads = s->model->cfg.bert.n_heads;
     float *scratch = s->scratch + (size_t)ith * s->scratch_per_thread;
     long long lo = j->total_cost * ith / nth, hi = j->total_cost * (ith + 1) / nth, acc = 0;
     for (int q = 0; q < s->n_seq; q++) {
@@ -331,12 +366,7 @@ static void attention_region(void *arg, int ith, int nth) {
             acc += cost;
             if (mid < lo || mid >= hi)
                 continue;
-            size_t col = (size_t)s->seq_start[q];
-            const float *Q = s->QKV + (size_t)h * D * ld + col;
-            const float *K = s->QKV + (H + (size_t)h * D) * ld + col;
-            const float *V = s->QKV + (2 * H + (size_t)h * D) * ld + col;
-            float *ctx = s->C + (size_t)h * D * ld + col;
-            j->fn(Q, K, V, ld, L, D, scale, ctx, ld, 0, L, scratch);
+            attend(s, j->fn, q, h, scratch);
         }
     }
 }
@@ -366,6 +396,16 @@ static kern_linear_q_fn qfn_of(const encoder_state *s) {
     sembed_dtype dt = s->model->params.dtype;
     return dt == SEMBED_DTYPE_BF16 ? s->ops->linear_bf16
                                    : (dt == SEMBED_DTYPE_INT8 ? s->ops->linear_int8 : NULL);
+}
+
+/* bf16 / int8 models also run attention's two products in bf16 (the
+ * softmax stays fp32), as PyTorch's bf16 autocast does. */
+static kern_attention_fn attention_fn_of(const encoder_state *s) {
+    const bert_config *c = &s->model->cfg.bert;
+    if (s->model->params.dtype != SEMBED_DTYPE_FP32 && s->ops->attention_bf16 &&
+        c->hidden_size / c->n_heads <= KERN_ATTN_DMAX)
+        return s->ops->attention_bf16;
+    return s->ops->attention;
 }
 
 static void run_linear(encoder_state *s, const float *W, const kern_qmat *Q, const float *b,
@@ -416,12 +456,7 @@ static void run_layer(encoder_state *s, const bert_layer *L, const bert_layer_q 
     threadpool_run_n(s->pool, linear_region, &qkv,
                      threads_for(s, 6.0 * H * H * T, PARALLEL_MIN_FLOPS));
 
-    /* bf16 / int8 models also run attention's two products in bf16 (the
-     * softmax stays fp32), as PyTorch's bf16 autocast does. */
-    attn_job aj = {.s = s, .total_cost = 0, .fn = s->ops->attention};
-    if (s->model->params.dtype != SEMBED_DTYPE_FP32 && s->ops->attention_bf16 &&
-        H / c->n_heads <= KERN_ATTN_DMAX)
-        aj.fn = s->ops->attention_bf16;
+    attn_job aj = {.s = s, .total_cost = 0, .fn = attention_fn_of(s)};
     for (int q = 0; q < s->n_seq; q++)
         aj.total_cost += ((long long)s->seq_len[q] * s->seq_len[q] + 64) * c->n_heads;
     threadpool_run_n(s->pool, attention_region, &aj,
@@ -438,14 +473,14 @@ static void run_layer(encoder_state *s, const bert_layer *L, const bert_layer_q 
     int fused = c->act == BERT_ACT_GELU;
     for (int c0 = 0; c0 < T; c0 += FFN_CHUNK) {
         int cols = T - c0 < FFN_CHUNK ? T - c0 : FFN_CHUNK;
-        run_linear(s, L->wi, LQ ? &LQ->i : NULL, L->bi, s->A + c0, ld, s->F, F_LD, NULL, Fd,
+        run_linear(s, L->wi, LQ ? &LQ->i : NULL, L->bi, s->A + c0, ld, s->F, s->f_ld, NULL, Fd,
                    H, cols, fused ? KERN_ACT_GELU_ERF : KERN_ACT_NONE);
         if (!fused) {
-            act_job aj2 = {.Y = s->F, .ld = F_LD, .N = Fd, .T = cols, .act = c->act};
+            act_job aj2 = {.Y = s->F, .ld = s->f_ld, .N = Fd, .T = cols, .act = c->act};
             threadpool_run_n(s->pool, act_region, &aj2,
                              threads_for(s, (double)Fd * cols, PARALLEL_MIN_ELEMS));
         }
-        linear_job j2 = {.ops = s->ops, .n_mats = 1, .X = s->F, .ldx = F_LD, .K = Fd,
+        linear_job j2 = {.ops = s->ops, .n_mats = 1, .X = s->F, .ldx = s->f_ld, .K = Fd,
                          .T = cols, .act = KERN_ACT_NONE, .scratch = s->lin_scratch,
                          .qfn = qfn_of(s)};
         j2.m[0].W = L->w2;
@@ -460,6 +495,135 @@ static void run_layer(encoder_state *s, const bert_layer *L, const bert_layer_q 
                          threads_for(s, 2.0 * H * Fd * cols, PARALLEL_MIN_FLOPS));
     }
     run_layernorm(s, s->X, H, T, L->ln2_g, L->ln2_b);
+}
+
+/* ==== One thread per share of the sequences ============================== */
+
+/* Y[n0..n1)[t0..t1) of one product, on the calling thread. */
+static void linear_cols(const encoder_state *s, const float *W, const kern_qmat *Q,
+                        const float *b, const float *X, size_t ldx, float *Y, size_t ldy,
+                        const float *R, size_t ldr, int N, int K, int t0, int t1, kern_act act,
+                        float *scratch) {
+    if (Q)
+        qfn_of(s)(Q, b, X, ldx, Y, ldy, R, ldr, 0, N, t0, t1, act, scratch);
+    else
+        s->ops->linear(W, b, X, ldx, Y, ldy, R, ldr, K, 0, N, t0, t1, act, scratch);
+}
+
+/* run_layer for sequences [q0, q1), columns [t0, t1), on thread ith alone:
+ * the same kernels on the same columns, so the same bits. */
+static void layer_cols(encoder_state *s, const bert_layer *L, const bert_layer_q *LQ, int ith,
+                       int q0, int q1, int t0, int t1) {
+    const bert_config *c = &s->model->cfg.bert;
+    int H = c->hidden_size, Fd = c->intermediate_size;
+    size_t ld = s->ld;
+    float *lscr = s->lin_scratch + (size_t)ith * kern_linear_scratch();
+    float *ascr = s->scratch + (size_t)ith * s->scratch_per_thread;
+    double eps = c->layer_norm_eps;
+
+    if (LQ) {
+        linear_cols(s, NULL, &LQ->qkv, LQ->bqkv, s->X, ld, s->QKV, ld, NULL, 0, 3 * H, H, t0, t1,
+                    KERN_ACT_NONE, lscr);
+    } else {
+        const float *Ws[3] = {L->wq, L->wk, L->wv}, *bs[3] = {L->bq, L->bk, L->bv};
+        for (int i = 0; i < 3; i++)
+            linear_cols(s, Ws[i], NULL, bs[i], s->X, ld, s->QKV + (size_t)i * H * ld, ld, NULL,
+                        0, H, H, t0, t1, KERN_ACT_NONE, lscr);
+    }
+    kern_attention_fn fn = attention_fn_of(s);
+    for (int q = q0; q < q1; q++)
+        for (int h = 0; h < c->n_heads; h++)
+            attend(s, fn, q, h, ascr);
+    linear_cols(s, L->wo, LQ ? &LQ->o : NULL, L->bo, s->C, ld, s->A, ld, s->X, ld, H, H, t0, t1,
+                KERN_ACT_NONE, lscr);
+    s->ops->layernorm(s->A, ld, s->A, ld, H, t0, t1, L->ln1_g, L->ln1_b, eps);
+
+    /* The FFN in chunks of FFN_CHUNK_THREAD columns, through this thread's
+     * own columns of F. */
+    int fused = c->act == BERT_ACT_GELU;
+    float *F = s->F + (size_t)ith * FFN_CHUNK_THREAD;
+    for (int c0 = t0; c0 < t1; c0 += FFN_CHUNK_THREAD) {
+        int cols = t1 - c0 < FFN_CHUNK_THREAD ? t1 - c0 : FFN_CHUNK_THREAD;
+        linear_cols(s, L->wi, LQ ? &LQ->i : NULL, L->bi, s->A + c0, ld, F, s->f_ld, NULL, 0, Fd,
+                    H, 0, cols, fused ? KERN_ACT_GELU_ERF : KERN_ACT_NONE, lscr);
+        if (!fused)
+            for (int n = 0; n < Fd; n++)
+                for (int t = 0; t < cols; t++)
+                    F[(size_t)n * s->f_ld + t] = act_apply(c->act, F[(size_t)n * s->f_ld + t]);
+        linear_cols(s, L->w2, LQ ? &LQ->out : NULL, L->b2, F, s->f_ld, s->X + c0, ld, s->A + c0,
+                    ld, H, Fd, 0, cols, KERN_ACT_NONE, lscr);
+    }
+    s->ops->layernorm(s->X, ld, s->X, ld, H, t0, t1, L->ln2_g, L->ln2_b, eps);
+}
+
+/* Deals the batch's sequences out to nth threads as contiguous runs of
+ * about equal token counts, into s->part. Returns 0 when some thread would
+ * get fewer than SPLIT_COLS_MIN tokens or more than its share plus
+ * 1/SEQ_SPLIT_SLACK: then the layers run one product at a time across
+ * all threads instead. */
+static int split_sequences(encoder_state *s, int nth) {
+    if (nth < 2 || s->n_seq < nth || s->n_tok < SPLIT_COLS_MIN * nth)
+        return 0;
+    s->part[0] = 0;
+    int q = 0;
+    for (int i = 1; i < nth; i++) {
+        long long target = (long long)s->n_tok * i / nth;
+        /* The sequence boundary nearest the target, leaving at least one
+         * sequence to each later thread. */
+        while (q < s->n_seq - (nth - i) && s->seq_start[q] + s->seq_len[q] <= target)
+            q++;
+        if (q < s->n_seq - (nth - i) &&
+            target - s->seq_start[q] > s->seq_start[q] + s->seq_len[q] - target)
+            q++;
+        if (q <= s->part[i - 1])
+            q = s->part[i - 1] + 1;
+        s->part[i] = q;
+    }
+    s->part[nth] = s->n_seq;
+    long long limit =
+        (long long)s->n_tok * (SEQ_SPLIT_SLACK + 1) / ((long long)SEQ_SPLIT_SLACK * nth);
+    for (int i = 0; i < nth; i++) {
+        int t0 = s->seq_start[s->part[i]];
+        int t1 = s->part[i + 1] < s->n_seq ? s->seq_start[s->part[i + 1]] : s->n_tok;
+        if (t1 - t0 < SPLIT_COLS_MIN || t1 - t0 > limit)
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct seq_job {
+    encoder_state *s;
+    const encoder_batch *batch;
+} seq_job;
+
+static void sequence_region(void *arg, int ith, int nth) {
+    (void)nth;
+    seq_job *j = arg;
+    encoder_state *s = j->s;
+    const sembed_model *m = s->model;
+    int q0 = s->part[ith], q1 = s->part[ith + 1];
+    int t0 = s->seq_start[q0], t1 = q1 < s->n_seq ? s->seq_start[q1] : s->n_tok;
+    embed_cols(s, j->batch, t0, t1);
+    for (int l = 0; l < m->cfg.bert.n_layers; l++)
+        layer_cols(s, &m->w.layers[l], m->w.qlayers ? &m->w.qlayers[l] : NULL, ith, q0, q1, t0,
+                   t1);
+}
+
+/* Runs embeddings and layers with each thread taking a share of the
+ * sequences through the whole encoder, when the batch splits evenly
+ * (split_sequences). A thread then meets the others once per batch
+ * instead of at each of the ~40 products, layer norms and attention
+ * passes, and never waits on a slower one mid-layer. On 2 Zen 3 cores,
+ * old and new alternated, the medians moved by +1 to +12 % on (b) 32 x 16
+ * tokens, -2 to +7 % on (c) 32 x 128, +10 % on (d) 8 x 256 and +9 % on
+ * (f) mixed lengths. Returns 0 when the batch does not split. */
+static int run_by_sequence(encoder_state *s, const encoder_batch *batch) {
+    int nth = threadpool_size(s->pool);
+    if (!split_sequences(s, nth))
+        return 0;
+    seq_job j = {.s = s, .batch = batch};
+    threadpool_run(s->pool, sequence_region, &j);
+    return 1;
 }
 
 /* Dense modules over pooled vectors P [n][in] (token-major rows), in place
@@ -515,11 +679,13 @@ sembed_status encoder_forward(encoder_state *s, const encoder_batch *batch, floa
         s->seq_len[i] = batch->len[i];
         col += batch->len[i];
     }
-    embed_job ej = {.s = s, .batch = batch};
-    threadpool_run_n(s->pool, embed_region, &ej,
-                     threads_for(s, (double)n_tok * H, PARALLEL_MIN_ELEMS));
-    for (int l = 0; l < c->n_layers; l++)
-        run_layer(s, &m->w.layers[l], m->w.qlayers ? &m->w.qlayers[l] : NULL);
+    if (!run_by_sequence(s, batch)) {
+        embed_job ej = {.s = s, .batch = batch};
+        threadpool_run_n(s->pool, embed_region, &ej,
+                         threads_for(s, (double)n_tok * H, PARALLEL_MIN_ELEMS));
+        for (int l = 0; l < c->n_layers; l++)
+            run_layer(s, &m->w.layers[l], m->w.qlayers ? &m->w.qlayers[l] : NULL);
+    }
     if (tokens_out) {
         for (int t = 0; t < batch->len[0]; t++)
             for (int n = 0; n < H; n++)

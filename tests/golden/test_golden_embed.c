@@ -260,12 +260,9 @@ static void test_batch_invariance(void **state) {
             fail_msg("text %zu differs alone and in the batch", i);
     }
     free(one);
-    /* Another context: 1 thread, small forward passes, reversed order. */
-    sembed_context *c1 = NULL;
-    sembed_context_params cp = sembed_context_default_params();
-    cp.n_threads = 1;
-    cp.max_batch_tokens = 300;
-    assert_int_equal(sembed_context_init(model, &cp, &c1, &err), SEMBED_OK);
+    /* Other contexts, on texts in reversed order: 1 thread with small
+     * forward passes, then 3 threads with large ones, where each thread
+     * runs its own share of the sequences through the whole encoder. */
     size_t n = 200 / STEP;
     const char **texts = malloc(n * sizeof *texts);
     size_t *lens = malloc(n * sizeof *lens);
@@ -275,18 +272,30 @@ static void test_batch_invariance(void **state) {
         lens[i] = C.len[j];
     }
     float *rev = malloc(n * (size_t)dim * sizeof *rev);
-    assert_int_equal(sembed_embed(c1, texts, lens, n, &ep, rev, n * (size_t)dim, &err), SEMBED_OK);
-    for (size_t i = 0; i < n; i++) {
-        size_t j = C.n - 1 - (C.n - 1) % STEP - i * STEP;
-        if (memcmp(rev + i * dim, got + j * dim, (size_t)dim * sizeof(float)) != 0)
-            fail_msg("text %zu differs with 1 thread / other batches", j);
+    static const struct {
+        int threads, max_batch_tokens;
+    } runs[] = {{1, 300}, {3, 0}};
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        sembed_context *c1 = NULL;
+        sembed_context_params cp = sembed_context_default_params();
+        cp.n_threads = runs[r].threads;
+        if (runs[r].max_batch_tokens)
+            cp.max_batch_tokens = runs[r].max_batch_tokens;
+        assert_int_equal(sembed_context_init(model, &cp, &c1, &err), SEMBED_OK);
+        assert_int_equal(sembed_embed(c1, texts, lens, n, &ep, rev, n * (size_t)dim, &err),
+                         SEMBED_OK);
+        for (size_t i = 0; i < n; i++) {
+            size_t j = C.n - 1 - (C.n - 1) % STEP - i * STEP;
+            if (memcmp(rev + i * dim, got + j * dim, (size_t)dim * sizeof(float)) != 0)
+                fail_msg("text %zu differs with %d threads / other batches", j, runs[r].threads);
+        }
+        sembed_context_free(c1);
     }
-    printf("batch invariance: bit-identical alone, and in reversed batches of <= 300 tokens "
-           "on 1 thread\n");
+    printf("batch invariance: bit-identical alone, in reversed batches of <= 300 tokens on 1 "
+           "thread, and in reversed batches on 3 threads\n");
     free(texts);
     free(lens);
     free(rev);
-    sembed_context_free(c1);
 }
 
 /* Every kernel set gives the same bits; the reference path agrees to 1e-6. */
