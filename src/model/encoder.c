@@ -254,6 +254,19 @@ typedef struct linear_job {
     float *scratch;              /* kern_linear_scratch() floats per thread */
 } linear_job;
 
+/* Y[n0..n1)[t0..t1) of one product, on the calling thread: the bf16 /
+ * int8 product qfn when the matrix has a reduced-precision form Q, else
+ * the fp32 one. */
+static void linear_part(const kern_ops *ops, kern_linear_q_fn qfn, const float *W,
+                        const kern_qmat *Q, const float *b, const float *X, size_t ldx, float *Y,
+                        size_t ldy, const float *R, size_t ldr, int K, int n0, int n1, int t0,
+                        int t1, kern_act act, float *scratch) {
+    if (Q)
+        qfn(Q, b, X, ldx, Y, ldy, R, ldr, n0, n1, t0, t1, act, scratch);
+    else
+        ops->linear(W, b, X, ldx, Y, ldy, R, ldr, K, n0, n1, t0, t1, act, scratch);
+}
+
 static void linear_region(void *arg, int ith, int nth) {
     linear_job *j = arg;
     for (int i = 0; i < j->n_mats; i++) {
@@ -261,13 +274,9 @@ static void linear_region(void *arg, int ith, int nth) {
         split_work(j->m[i].N, j->T, j->ops->linear_rows, ith, nth, &n0, &n1, &t0, &t1);
         if (n0 >= n1 || t0 >= t1)
             continue;
-        float *scratch = j->scratch + (size_t)ith * kern_linear_scratch();
-        if (j->m[i].Q)
-            j->qfn(j->m[i].Q, j->m[i].b, j->X, j->ldx, j->m[i].Y, j->m[i].ldy, j->m[i].R,
-                   j->m[i].ldr, n0, n1, t0, t1, j->act, scratch);
-        else
-            j->ops->linear(j->m[i].W, j->m[i].b, j->X, j->ldx, j->m[i].Y, j->m[i].ldy, j->m[i].R,
-                           j->m[i].ldr, j->K, n0, n1, t0, t1, j->act, scratch);
+        linear_part(j->ops, j->qfn, j->m[i].W, j->m[i].Q, j->m[i].b, j->X, j->ldx, j->m[i].Y,
+                    j->m[i].ldy, j->m[i].R, j->m[i].ldr, j->K, n0, n1, t0, t1, j->act,
+                    j->scratch + (size_t)ith * kern_linear_scratch());
     }
 }
 
@@ -379,14 +388,19 @@ typedef struct act_job {
 } act_job;
 
 /* Activations other than the exact GELU run as a separate element-wise
- * pass (they are rare in sentence-transformers models). */
+ * pass (they are rare in sentence-transformers models), over columns
+ * [t0, t1) of Y [N][ld]. */
+static void act_cols(float *Y, size_t ld, int N, int t0, int t1, bert_act act) {
+    for (int n = 0; n < N; n++)
+        for (int t = t0; t < t1; t++)
+            Y[(size_t)n * ld + t] = act_apply(act, Y[(size_t)n * ld + t]);
+}
+
 static void act_region(void *arg, int ith, int nth) {
     act_job *j = arg;
     int t0, t1;
     split_cols(j->T, ith, nth, &t0, &t1);
-    for (int n = 0; n < j->N; n++)
-        for (int t = t0; t < t1; t++)
-            j->Y[(size_t)n * j->ld + t] = act_apply(j->act, j->Y[(size_t)n * j->ld + t]);
+    act_cols(j->Y, j->ld, j->N, t0, t1, j->act);
 }
 
 /* ==== Forward ============================================================= */
@@ -499,17 +513,6 @@ static void run_layer(encoder_state *s, const bert_layer *L, const bert_layer_q 
 
 /* ==== One thread per share of the sequences ============================== */
 
-/* Y[n0..n1)[t0..t1) of one product, on the calling thread. */
-static void linear_cols(const encoder_state *s, const float *W, const kern_qmat *Q,
-                        const float *b, const float *X, size_t ldx, float *Y, size_t ldy,
-                        const float *R, size_t ldr, int N, int K, int t0, int t1, kern_act act,
-                        float *scratch) {
-    if (Q)
-        qfn_of(s)(Q, b, X, ldx, Y, ldy, R, ldr, 0, N, t0, t1, act, scratch);
-    else
-        s->ops->linear(W, b, X, ldx, Y, ldy, R, ldr, K, 0, N, t0, t1, act, scratch);
-}
-
 /* run_layer for sequences [q0, q1), columns [t0, t1), on thread ith alone:
  * the same kernels on the same columns, so the same bits. */
 static void layer_cols(encoder_state *s, const bert_layer *L, const bert_layer_q *LQ, int ith,
@@ -520,22 +523,23 @@ static void layer_cols(encoder_state *s, const bert_layer *L, const bert_layer_q
     float *lscr = s->lin_scratch + (size_t)ith * kern_linear_scratch();
     float *ascr = s->scratch + (size_t)ith * s->scratch_per_thread;
     double eps = c->layer_norm_eps;
+    kern_linear_q_fn qfn = qfn_of(s);
 
     if (LQ) {
-        linear_cols(s, NULL, &LQ->qkv, LQ->bqkv, s->X, ld, s->QKV, ld, NULL, 0, 3 * H, H, t0, t1,
-                    KERN_ACT_NONE, lscr);
+        linear_part(s->ops, qfn, NULL, &LQ->qkv, LQ->bqkv, s->X, ld, s->QKV, ld, NULL, 0, H, 0,
+                    3 * H, t0, t1, KERN_ACT_NONE, lscr);
     } else {
         const float *Ws[3] = {L->wq, L->wk, L->wv}, *bs[3] = {L->bq, L->bk, L->bv};
         for (int i = 0; i < 3; i++)
-            linear_cols(s, Ws[i], NULL, bs[i], s->X, ld, s->QKV + (size_t)i * H * ld, ld, NULL,
-                        0, H, H, t0, t1, KERN_ACT_NONE, lscr);
+            linear_part(s->ops, qfn, Ws[i], NULL, bs[i], s->X, ld, s->QKV + (size_t)i * H * ld,
+                        ld, NULL, 0, H, 0, H, t0, t1, KERN_ACT_NONE, lscr);
     }
     kern_attention_fn fn = attention_fn_of(s);
     for (int q = q0; q < q1; q++)
         for (int h = 0; h < c->n_heads; h++)
             attend(s, fn, q, h, ascr);
-    linear_cols(s, L->wo, LQ ? &LQ->o : NULL, L->bo, s->C, ld, s->A, ld, s->X, ld, H, H, t0, t1,
-                KERN_ACT_NONE, lscr);
+    linear_part(s->ops, qfn, L->wo, LQ ? &LQ->o : NULL, L->bo, s->C, ld, s->A, ld, s->X, ld, H, 0,
+                H, t0, t1, KERN_ACT_NONE, lscr);
     s->ops->layernorm(s->A, ld, s->A, ld, H, t0, t1, L->ln1_g, L->ln1_b, eps);
 
     /* The FFN in chunks of FFN_CHUNK_THREAD columns, through this thread's
@@ -544,16 +548,19 @@ static void layer_cols(encoder_state *s, const bert_layer *L, const bert_layer_q
     float *F = s->F + (size_t)ith * FFN_CHUNK_THREAD;
     for (int c0 = t0; c0 < t1; c0 += FFN_CHUNK_THREAD) {
         int cols = t1 - c0 < FFN_CHUNK_THREAD ? t1 - c0 : FFN_CHUNK_THREAD;
-        linear_cols(s, L->wi, LQ ? &LQ->i : NULL, L->bi, s->A + c0, ld, F, s->f_ld, NULL, 0, Fd,
-                    H, 0, cols, fused ? KERN_ACT_GELU_ERF : KERN_ACT_NONE, lscr);
+        linear_part(s->ops, qfn, L->wi, LQ ? &LQ->i : NULL, L->bi, s->A + c0, ld, F, s->f_ld, NULL,
+                    0, H, 0, Fd, 0, cols, fused ? KERN_ACT_GELU_ERF : KERN_ACT_NONE, lscr);
         if (!fused)
-            for (int n = 0; n < Fd; n++)
-                for (int t = 0; t < cols; t++)
-                    F[(size_t)n * s->f_ld + t] = act_apply(c->act, F[(size_t)n * s->f_ld + t]);
-        linear_cols(s, L->w2, LQ ? &LQ->out : NULL, L->b2, F, s->f_ld, s->X + c0, ld, s->A + c0,
-                    ld, H, Fd, 0, cols, KERN_ACT_NONE, lscr);
+            act_cols(F, s->f_ld, Fd, 0, cols, c->act);
+        linear_part(s->ops, qfn, L->w2, LQ ? &LQ->out : NULL, L->b2, F, s->f_ld, s->X + c0, ld,
+                    s->A + c0, ld, Fd, 0, H, 0, cols, KERN_ACT_NONE, lscr);
     }
     s->ops->layernorm(s->X, ld, s->X, ld, H, t0, t1, L->ln2_g, L->ln2_b, eps);
+}
+
+/* The first column of sequence q, or n_tok for q == n_seq. */
+static int seq_col(const encoder_state *s, int q) {
+    return q < s->n_seq ? s->seq_start[q] : s->n_tok;
 }
 
 /* Deals the batch's sequences out to nth threads as contiguous runs of
@@ -583,9 +590,8 @@ static int split_sequences(encoder_state *s, int nth) {
     long long limit =
         (long long)s->n_tok * (SEQ_SPLIT_SLACK + 1) / ((long long)SEQ_SPLIT_SLACK * nth);
     for (int i = 0; i < nth; i++) {
-        int t0 = s->seq_start[s->part[i]];
-        int t1 = s->part[i + 1] < s->n_seq ? s->seq_start[s->part[i + 1]] : s->n_tok;
-        if (t1 - t0 < SPLIT_COLS_MIN || t1 - t0 > limit)
+        int toks = seq_col(s, s->part[i + 1]) - seq_col(s, s->part[i]);
+        if (toks < SPLIT_COLS_MIN || toks > limit)
             return 0;
     }
     return 1;
@@ -602,7 +608,7 @@ static void sequence_region(void *arg, int ith, int nth) {
     encoder_state *s = j->s;
     const sembed_model *m = s->model;
     int q0 = s->part[ith], q1 = s->part[ith + 1];
-    int t0 = s->seq_start[q0], t1 = q1 < s->n_seq ? s->seq_start[q1] : s->n_tok;
+    int t0 = seq_col(s, q0), t1 = seq_col(s, q1);
     embed_cols(s, j->batch, t0, t1);
     for (int l = 0; l < m->cfg.bert.n_layers; l++)
         layer_cols(s, &m->w.layers[l], m->w.qlayers ? &m->w.qlayers[l] : NULL, ith, q0, q1, t0,
