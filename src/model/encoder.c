@@ -7,8 +7,9 @@
  * layers are single large products over all tokens of the batch while
  * attention runs per sequence over exactly its own tokens. Work is split
  * over a persistent thread pool: a batch that deals out evenly gives each
- * thread a share of its sequences to run through the whole encoder, and
- * any other runs each product by column or row ranges. Since every
+ * thread a share of its sequences to run through the whole encoder (a
+ * thread that finishes early takes over half of another's remaining
+ * sequences), and any other runs each product by column or row ranges. Since every
  * kernel computes each element in a fixed order, a text's vector is the
  * same bits whatever else is in the batch and however many threads run.
  *
@@ -17,6 +18,8 @@
  * functions, written to be read. Tests check the fast path against it.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +47,12 @@
  * holding more than 1/16 above an equal share of the tokens runs each
  * share through the whole encoder on one thread (run_by_sequence). */
 #define SEQ_SPLIT_SLACK 16
+/* A thread hands over part of its sequences only when both parts keep at
+ * least this many tokens. */
+#define HANDOFF_COLS_MIN 32
+/* Room for tasks posted beyond one per thread, used only when tests force
+ * handoffs with no thread waiting. */
+#define HANDOFF_QUEUE_EXTRA 8
 /* Regions with less work than this (FLOPs, or element updates for the
  * element-wise passes) run on the calling thread alone: waking another
  * thread costs more than it saves. */
@@ -82,6 +91,15 @@ float act_apply(bert_act act, float x) {
 
 /* ==== State =============================================================== */
 
+/* A run of sequences on its way through the encoder. Sequences [q0, qf)
+ * are one step ahead of [qf, q1) in the FFN step: they have finished
+ * layer `layer` and wait for the next one's QKV step. */
+enum { STEP_EMBED, STEP_QKV, STEP_ATTN, STEP_OUT, STEP_FFN };
+typedef struct seq_task {
+    int q0, q1, qf;
+    int layer, step;
+} seq_task;
+
 struct encoder_state {
     const sembed_model *model;
     const kern_ops *ops;
@@ -104,8 +122,19 @@ struct encoder_state {
     int *seq_start;              /* first column of each sequence */
     int *seq_len;
     int n_tok;
-    int *part;                   /* run_by_sequence: thread i runs sequences
-                                    [part[i], part[i + 1]) */
+    int *part;                   /* run_by_sequence: thread i starts with
+                                    sequences [part[i], part[i + 1]) */
+    /* run_by_sequence's handoff of work between threads, under mu: tasks
+     * running or posted (active), threads waiting for one (idle), and
+     * tasks posted for them; hungry mirrors idle - n_posted for a
+     * lock-free look. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int active, idle, n_posted, posted_cap;
+    atomic_int hungry;
+    seq_task *posted;
+    int handoff_every;           /* tests: force a handoff every n steps */
+    long handoffs[2];            /* later / earlier part given, for tests */
 };
 
 encoder_state *encoder_state_new(const sembed_model *model, int max_tokens, int n_threads) {
@@ -120,15 +149,20 @@ encoder_state *encoder_state_new(const sembed_model *model, int max_tokens, int 
     int nth = s->pool ? threadpool_size(s->pool) : 1;
     s->lin_scratch = aligned_alloc(64, per * (size_t)nth * sizeof(float));
     s->part = malloc(((size_t)nth + 1) * sizeof *s->part);
+    s->posted_cap = nth + HANDOFF_QUEUE_EXTRA;
+    s->posted = malloc((size_t)s->posted_cap * sizeof *s->posted);
     size_t fw = (size_t)nth * FFN_CHUNK_THREAD;
     s->f_ld = (fw > FFN_CHUNK ? fw : FFN_CHUNK) + F_LD_PAD;
-    if (!s->pool || !s->lin_scratch || !s->part) {
+    if (!s->pool || !s->lin_scratch || !s->part || !s->posted) {
         threadpool_free(s->pool);
         free(s->lin_scratch);
         free(s->part);
+        free(s->posted);
         free(s);
         return NULL;
     }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
     return s;
 }
 
@@ -142,10 +176,23 @@ void encoder_state_free(encoder_state *s) {
     free(s->seq_start);
     free(s->seq_len);
     free(s->part);
+    free(s->posted);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
     free(s);
 }
 
 int encoder_state_threads(const encoder_state *s) { return threadpool_size(s->pool); }
+
+void encoder_state_set_handoff(encoder_state *s, int every) {
+    s->handoff_every = every > 0 ? every : 0;
+    s->handoffs[0] = s->handoffs[1] = 0;
+}
+
+void encoder_state_handoffs(const encoder_state *s, long *later, long *earlier) {
+    *later = s->handoffs[0];
+    *earlier = s->handoffs[1];
+}
 
 /* Grows the arena to hold n_tok token columns and n_seq sequences. The
  * arena only grows, so steady-state batches allocate nothing. */
@@ -513,37 +560,45 @@ static void run_layer(encoder_state *s, const bert_layer *L, const bert_layer_q 
 
 /* ==== One thread per share of the sequences ============================== */
 
-/* run_layer for sequences [q0, q1), columns [t0, t1), on thread ith alone:
- * the same kernels on the same columns, so the same bits. */
-static void layer_cols(encoder_state *s, const bert_layer *L, const bert_layer_q *LQ, int ith,
-                       int q0, int q1, int t0, int t1) {
-    const bert_config *c = &s->model->cfg.bert;
-    int H = c->hidden_size, Fd = c->intermediate_size;
-    size_t ld = s->ld;
-    float *lscr = s->lin_scratch + (size_t)ith * kern_linear_scratch();
-    float *ascr = s->scratch + (size_t)ith * s->scratch_per_thread;
-    double eps = c->layer_norm_eps;
-    kern_linear_q_fn qfn = qfn_of(s);
+/* The steps of one layer for a run of sequences on one thread. Each works
+ * on its own columns with the same kernels as run_layer, so the same bits. */
 
+/* q, k, v for columns [t0, t1). */
+static void qkv_cols(encoder_state *s, const bert_layer *L, const bert_layer_q *LQ, float *lscr,
+                     int t0, int t1) {
+    int H = s->model->cfg.bert.hidden_size;
+    size_t ld = s->ld;
+    kern_linear_q_fn qfn = qfn_of(s);
     if (LQ) {
         linear_part(s->ops, qfn, NULL, &LQ->qkv, LQ->bqkv, s->X, ld, s->QKV, ld, NULL, 0, H, 0,
                     3 * H, t0, t1, KERN_ACT_NONE, lscr);
-    } else {
-        const float *Ws[3] = {L->wq, L->wk, L->wv}, *bs[3] = {L->bq, L->bk, L->bv};
-        for (int i = 0; i < 3; i++)
-            linear_part(s->ops, qfn, Ws[i], NULL, bs[i], s->X, ld, s->QKV + (size_t)i * H * ld,
-                        ld, NULL, 0, H, 0, H, t0, t1, KERN_ACT_NONE, lscr);
+        return;
     }
-    kern_attention_fn fn = attention_fn_of(s);
-    for (int q = q0; q < q1; q++)
-        for (int h = 0; h < c->n_heads; h++)
-            attend(s, fn, q, h, ascr);
-    linear_part(s->ops, qfn, L->wo, LQ ? &LQ->o : NULL, L->bo, s->C, ld, s->A, ld, s->X, ld, H, 0,
-                H, t0, t1, KERN_ACT_NONE, lscr);
-    s->ops->layernorm(s->A, ld, s->A, ld, H, t0, t1, L->ln1_g, L->ln1_b, eps);
+    const float *Ws[3] = {L->wq, L->wk, L->wv}, *bs[3] = {L->bq, L->bk, L->bv};
+    for (int i = 0; i < 3; i++)
+        linear_part(s->ops, qfn, Ws[i], NULL, bs[i], s->X, ld, s->QKV + (size_t)i * H * ld, ld,
+                    NULL, 0, H, 0, H, t0, t1, KERN_ACT_NONE, lscr);
+}
 
-    /* The FFN in chunks of FFN_CHUNK_THREAD columns, through this thread's
-     * own columns of F. */
+/* x1 = LayerNorm(ctx Wo^T + bo + x) for columns [t0, t1). */
+static void out_cols(encoder_state *s, const bert_layer *L, const bert_layer_q *LQ, float *lscr,
+                     int t0, int t1) {
+    const bert_config *c = &s->model->cfg.bert;
+    int H = c->hidden_size;
+    size_t ld = s->ld;
+    linear_part(s->ops, qfn_of(s), L->wo, LQ ? &LQ->o : NULL, L->bo, s->C, ld, s->A, ld, s->X, ld,
+                H, 0, H, t0, t1, KERN_ACT_NONE, lscr);
+    s->ops->layernorm(s->A, ld, s->A, ld, H, t0, t1, L->ln1_g, L->ln1_b, c->layer_norm_eps);
+}
+
+/* x2 = LayerNorm(act(x1 Wi^T + bi) W2^T + b2 + x1) for columns [t0, t1),
+ * FFN_CHUNK_THREAD at a time through thread ith's own columns of F. */
+static void ffn_cols(encoder_state *s, const bert_layer *L, const bert_layer_q *LQ, int ith,
+                     float *lscr, int t0, int t1) {
+    const bert_config *c = &s->model->cfg.bert;
+    int H = c->hidden_size, Fd = c->intermediate_size;
+    size_t ld = s->ld;
+    kern_linear_q_fn qfn = qfn_of(s);
     int fused = c->act == BERT_ACT_GELU;
     float *F = s->F + (size_t)ith * FFN_CHUNK_THREAD;
     for (int c0 = t0; c0 < t1; c0 += FFN_CHUNK_THREAD) {
@@ -555,12 +610,152 @@ static void layer_cols(encoder_state *s, const bert_layer *L, const bert_layer_q
         linear_part(s->ops, qfn, L->w2, LQ ? &LQ->out : NULL, L->b2, F, s->f_ld, s->X + c0, ld,
                     s->A + c0, ld, Fd, 0, H, 0, cols, KERN_ACT_NONE, lscr);
     }
-    s->ops->layernorm(s->X, ld, s->X, ld, H, t0, t1, L->ln2_g, L->ln2_b, eps);
+    s->ops->layernorm(s->X, ld, s->X, ld, H, t0, t1, L->ln2_g, L->ln2_b, c->layer_norm_eps);
 }
 
 /* The first column of sequence q, or n_tok for q == n_seq. */
 static int seq_col(const encoder_state *s, int q) {
     return q < s->n_seq ? s->seq_start[q] : s->n_tok;
+}
+
+static int task_done(const encoder_state *s, const seq_task *t) {
+    return t->layer >= s->model->cfg.bert.n_layers || t->q0 >= t->q1;
+}
+
+/* Runs one step of t on thread ith and moves t past it. The FFN step takes
+ * whole sequences up to FFN_CHUNK_THREAD tokens at a time (or one longer
+ * sequence), so that work can change hands between two of them. */
+static void task_step(encoder_state *s, const encoder_batch *batch, seq_task *t, int ith) {
+    const sembed_model *m = s->model;
+    const bert_config *c = &m->cfg.bert;
+    const bert_layer *L = &m->w.layers[t->layer];
+    const bert_layer_q *LQ = m->w.qlayers ? &m->w.qlayers[t->layer] : NULL;
+    float *lscr = s->lin_scratch + (size_t)ith * kern_linear_scratch();
+    int t0 = seq_col(s, t->q0), t1 = seq_col(s, t->q1);
+    switch (t->step) {
+    case STEP_EMBED:
+        embed_cols(s, batch, t0, t1);
+        t->step = STEP_QKV;
+        break;
+    case STEP_QKV:
+        qkv_cols(s, L, LQ, lscr, t0, t1);
+        t->step = STEP_ATTN;
+        break;
+    case STEP_ATTN: {
+        kern_attention_fn fn = attention_fn_of(s);
+        float *ascr = s->scratch + (size_t)ith * s->scratch_per_thread;
+        for (int q = t->q0; q < t->q1; q++)
+            for (int h = 0; h < c->n_heads; h++)
+                attend(s, fn, q, h, ascr);
+        t->step = STEP_OUT;
+        break;
+    }
+    case STEP_OUT:
+        out_cols(s, L, LQ, lscr, t0, t1);
+        t->step = STEP_FFN;
+        t->qf = t->q0;
+        break;
+    case STEP_FFN: {
+        int qe = t->qf, toks = 0;
+        while (qe < t->q1 && (qe == t->qf || toks + s->seq_len[qe] <= FFN_CHUNK_THREAD))
+            toks += s->seq_len[qe++];
+        ffn_cols(s, L, LQ, ith, lscr, seq_col(s, t->qf), seq_col(s, qe));
+        t->qf = qe;
+        /* After the last layer, finished sequences leave the run. */
+        if (t->layer == c->n_layers - 1)
+            t->q0 = qe;
+        if (qe == t->q1) {
+            t->layer++;
+            t->step = STEP_QKV;
+        }
+        break;
+    }
+    }
+}
+
+/* Splits t at the sequence boundary nearest the middle of its tokens into
+ * the part it keeps and *give. Returns 0 when either part would hold fewer
+ * than HANDOFF_COLS_MIN tokens. */
+static int task_split(const encoder_state *s, seq_task *t, seq_task *give) {
+    int a = seq_col(s, t->q0), b = seq_col(s, t->q1);
+    if (t->q1 - t->q0 < 2 || b - a < 2 * HANDOFF_COLS_MIN)
+        return 0;
+    int mid = a + (b - a) / 2, qm = t->q0 + 1;
+    while (qm < t->q1 - 1 && seq_col(s, qm + 1) <= mid)
+        qm++;
+    if (qm < t->q1 - 1 && mid - seq_col(s, qm) > seq_col(s, qm + 1) - mid)
+        qm++;
+    if (seq_col(s, qm) - a < HANDOFF_COLS_MIN || b - seq_col(s, qm) < HANDOFF_COLS_MIN)
+        return 0;
+    *give = *t;
+    if (t->step != STEP_FFN || qm >= t->qf) {
+        /* The later part, at t's step. */
+        give->q0 = qm;
+        if (t->step == STEP_FFN)
+            give->qf = qm;
+        t->q1 = qm;
+    } else {
+        /* The cut falls among the sequences already past this layer's FFN:
+         * give the earlier part, which starts the next layer. */
+        give->q1 = qm;
+        give->layer = t->layer + 1;
+        give->step = STEP_QKV;
+        t->q0 = qm;
+    }
+    return 1;
+}
+
+/* Updates the lock-free copy of "threads waiting with no task posted for
+ * them" (under mu). */
+static void set_hungry(encoder_state *s) {
+    atomic_store_explicit(&s->hungry, s->idle - s->n_posted, memory_order_relaxed);
+}
+
+/* Hands half of t to a thread that has run out of work, if one waits (or,
+ * under encoder_state_set_handoff, every `handoff_every` step boundaries
+ * whether or not one waits, while the queue has room). */
+static void task_share(encoder_state *s, seq_task *t, int forced) {
+    seq_task give, probe = *t;
+    if (!task_split(s, &probe, &give))
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (s->n_posted < s->posted_cap && (forced || s->idle > s->n_posted)) {
+        task_split(s, t, &give);
+        s->posted[s->n_posted++] = give;
+        s->active++;
+        s->handoffs[give.layer > t->layer]++;
+        set_hungry(s);
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Called when a thread's task is done: takes a posted task, waiting for
+ * one while other tasks run. Returns 0 when every task of the batch is
+ * done. A task posted counts as active until it is done, so active == 0
+ * means none is running or waiting to be taken. */
+static int task_take(encoder_state *s, seq_task *t) {
+    int got = 0;
+    pthread_mutex_lock(&s->mu);
+    s->active--;
+    for (;;) {
+        if (s->n_posted > 0) {
+            *t = s->posted[--s->n_posted];
+            got = 1;
+            break;
+        }
+        if (s->active == 0) {
+            pthread_cond_broadcast(&s->cv);
+            break;
+        }
+        s->idle++;
+        set_hungry(s);
+        pthread_cond_wait(&s->cv, &s->mu);
+        s->idle--;
+    }
+    set_hungry(s);
+    pthread_mutex_unlock(&s->mu);
+    return got;
 }
 
 /* Deals the batch's sequences out to nth threads as contiguous runs of
@@ -606,13 +801,18 @@ static void sequence_region(void *arg, int ith, int nth) {
     (void)nth;
     seq_job *j = arg;
     encoder_state *s = j->s;
-    const sembed_model *m = s->model;
-    int q0 = s->part[ith], q1 = s->part[ith + 1];
-    int t0 = seq_col(s, q0), t1 = seq_col(s, q1);
-    embed_cols(s, j->batch, t0, t1);
-    for (int l = 0; l < m->cfg.bert.n_layers; l++)
-        layer_cols(s, &m->w.layers[l], m->w.qlayers ? &m->w.qlayers[l] : NULL, ith, q0, q1, t0,
-                   t1);
+    seq_task t = {.q0 = s->part[ith], .q1 = s->part[ith + 1], .layer = 0, .step = STEP_EMBED};
+    unsigned steps = 0;
+    do {
+        while (!task_done(s, &t)) {
+            task_step(s, j->batch, &t, ith);
+            if (task_done(s, &t))
+                break;
+            int forced = s->handoff_every > 0 && ++steps % (unsigned)s->handoff_every == 0;
+            if (forced || atomic_load_explicit(&s->hungry, memory_order_relaxed) > 0)
+                task_share(s, &t, forced);
+        }
+    } while (task_take(s, &t));
 }
 
 /* Runs embeddings and layers with each thread taking a share of the
@@ -622,11 +822,25 @@ static void sequence_region(void *arg, int ith, int nth) {
  * passes, and never waits on a slower one mid-layer. On 2 Zen 3 cores,
  * old and new alternated, the medians moved by +1 to +12 % on (b) 32 x 16
  * tokens, -2 to +7 % on (c) 32 x 128, +10 % on (d) 8 x 256 and +9 % on
- * (f) mixed lengths. Returns 0 when the batch does not split. */
+ * (f) mixed lengths.
+ *
+ * The two cores of a shared machine do not run at the same speed: equal
+ * shares left one thread idle for 6-14 % of the batch time (traced on (b),
+ * (c) and (d)). A thread that finishes early therefore takes half of the
+ * sequences of one still working, at that one's next step boundary
+ * (task_share / task_take). Returns 0 when the batch does not split. */
 static int run_by_sequence(encoder_state *s, const encoder_batch *batch) {
     int nth = threadpool_size(s->pool);
-    if (!split_sequences(s, nth))
+    if (nth == 1 && s->handoff_every > 0) {
+        s->part[0] = 0;
+        s->part[1] = s->n_seq;
+    } else if (!split_sequences(s, nth)) {
         return 0;
+    }
+    s->active = nth;
+    s->idle = 0;
+    s->n_posted = 0;
+    set_hungry(s);
     seq_job j = {.s = s, .batch = batch};
     threadpool_run(s->pool, sequence_region, &j);
     return 1;

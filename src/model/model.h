@@ -96,6 +96,15 @@ encoder_state *encoder_state_new(const sembed_model *model, int max_tokens, int 
 void encoder_state_free(encoder_state *s);
 int encoder_state_threads(const encoder_state *s);
 
+/* For tests of the per-sequence path (run_by_sequence): with every > 0, a
+ * thread hands half of its sequences over at every `every`-th step
+ * boundary whether or not another thread waits, and one thread runs that
+ * path too; 0 restores the normal rule. Resets the handoff counts, which
+ * encoder_state_handoffs reads: handoffs of the later part of a run (at
+ * the giver's step) and of the earlier part (already a layer ahead). */
+void encoder_state_set_handoff(encoder_state *s, int every);
+void encoder_state_handoffs(const encoder_state *s, long *later, long *earlier);
+
 /* A batch of sequences, already tokenized (special tokens included), each
  * at most max_seq_length long, totalling at most the state's max_tokens. */
 typedef struct encoder_batch {

@@ -15,6 +15,11 @@ set_tests_properties(engine_vs_oracle PROPERTIES FIXTURES_REQUIRED tiny_models T
 sembed_add_unit_test(test_embed_api ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_embed_api.c)
 set_tests_properties(test_embed_api PROPERTIES FIXTURES_REQUIRED tiny_models)
 
+# The per-sequence path's handoffs between threads, forced at fixed step
+# counts, give the per-product path's bits (self-contained).
+sembed_add_unit_test(test_encoder_split ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_encoder_split.c)
+set_tests_properties(test_encoder_split PROPERTIES FIXTURES_REQUIRED tiny_models)
+
 # `sembed embed` formats and bad inputs (self-contained).
 sembed_add_script_test(embed_cli tests/scripts/embed_cli.sh)
 set_tests_properties(embed_cli PROPERTIES FIXTURES_REQUIRED tiny_models TIMEOUT 300)
