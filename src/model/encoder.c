@@ -50,6 +50,9 @@
 /* A thread hands over part of its sequences only when both parts keep at
  * least this many tokens. */
 #define HANDOFF_COLS_MIN 32
+/* Tokens per step of a run (whole sequences, or one longer sequence):
+ * the FFN buffer's share per thread. */
+#define STEP_COLS FFN_CHUNK_THREAD
 /* Room for tasks posted beyond one per thread, used only when tests force
  * handoffs with no thread waiting. */
 #define HANDOFF_QUEUE_EXTRA 8
@@ -91,12 +94,12 @@ float act_apply(bert_act act, float x) {
 
 /* ==== State =============================================================== */
 
-/* A run of sequences on its way through the encoder. Sequences [q0, qf)
- * are one step ahead of [qf, q1) in the FFN step: they have finished
- * layer `layer` and wait for the next one's QKV step. */
+/* A run of sequences [q0, q1) on its way through the encoder, at step
+ * `step` of layer `layer`: sequences [q0, qc) have been through that step
+ * and [qc, q1) not yet. */
 enum { STEP_EMBED, STEP_QKV, STEP_ATTN, STEP_OUT, STEP_FFN };
 typedef struct seq_task {
-    int q0, q1, qf;
+    int q0, q1, qc;
     int layer, step;
 } seq_task;
 
@@ -622,55 +625,59 @@ static int task_done(const encoder_state *s, const seq_task *t) {
     return t->layer >= s->model->cfg.bert.n_layers || t->q0 >= t->q1;
 }
 
-/* Runs one step of t on thread ith and moves t past it. The FFN step takes
- * whole sequences up to FFN_CHUNK_THREAD tokens at a time (or one longer
- * sequence), so that work can change hands between two of them. */
+/* Moves t to the step after (layer, step), with none of its sequences
+ * through that step yet. */
+static void task_next_step(seq_task *t) {
+    if (t->step == STEP_FFN) {
+        t->layer++;
+        t->step = STEP_QKV;
+    } else {
+        t->step++;
+    }
+    t->qc = t->q0;
+}
+
+/* Runs t's current step on its next sequences on thread ith: whole
+ * sequences up to STEP_COLS tokens (or one longer sequence), so that work
+ * can change hands between any two of them. */
 static void task_step(encoder_state *s, const encoder_batch *batch, seq_task *t, int ith) {
     const sembed_model *m = s->model;
     const bert_config *c = &m->cfg.bert;
     const bert_layer *L = &m->w.layers[t->layer];
     const bert_layer_q *LQ = m->w.qlayers ? &m->w.qlayers[t->layer] : NULL;
     float *lscr = s->lin_scratch + (size_t)ith * kern_linear_scratch();
-    int t0 = seq_col(s, t->q0), t1 = seq_col(s, t->q1);
+    int qe = t->qc, toks = 0;
+    while (qe < t->q1 && (qe == t->qc || toks + s->seq_len[qe] <= STEP_COLS))
+        toks += s->seq_len[qe++];
+    int t0 = seq_col(s, t->qc), t1 = seq_col(s, qe);
     switch (t->step) {
     case STEP_EMBED:
         embed_cols(s, batch, t0, t1);
-        t->step = STEP_QKV;
         break;
     case STEP_QKV:
         qkv_cols(s, L, LQ, lscr, t0, t1);
-        t->step = STEP_ATTN;
         break;
     case STEP_ATTN: {
         kern_attention_fn fn = attention_fn_of(s);
         float *ascr = s->scratch + (size_t)ith * s->scratch_per_thread;
-        for (int q = t->q0; q < t->q1; q++)
+        for (int q = t->qc; q < qe; q++)
             for (int h = 0; h < c->n_heads; h++)
                 attend(s, fn, q, h, ascr);
-        t->step = STEP_OUT;
         break;
     }
     case STEP_OUT:
         out_cols(s, L, LQ, lscr, t0, t1);
-        t->step = STEP_FFN;
-        t->qf = t->q0;
         break;
-    case STEP_FFN: {
-        int qe = t->qf, toks = 0;
-        while (qe < t->q1 && (qe == t->qf || toks + s->seq_len[qe] <= FFN_CHUNK_THREAD))
-            toks += s->seq_len[qe++];
-        ffn_cols(s, L, LQ, ith, lscr, seq_col(s, t->qf), seq_col(s, qe));
-        t->qf = qe;
+    case STEP_FFN:
+        ffn_cols(s, L, LQ, ith, lscr, t0, t1);
         /* After the last layer, finished sequences leave the run. */
         if (t->layer == c->n_layers - 1)
             t->q0 = qe;
-        if (qe == t->q1) {
-            t->layer++;
-            t->step = STEP_QKV;
-        }
         break;
     }
-    }
+    t->qc = qe;
+    if (qe == t->q1)
+        task_next_step(t);
 }
 
 /* Splits t at the sequence boundary nearest the middle of its tokens into
@@ -688,18 +695,15 @@ static int task_split(const encoder_state *s, seq_task *t, seq_task *give) {
     if (seq_col(s, qm) - a < HANDOFF_COLS_MIN || b - seq_col(s, qm) < HANDOFF_COLS_MIN)
         return 0;
     *give = *t;
-    if (t->step != STEP_FFN || qm >= t->qf) {
+    if (qm >= t->qc) {
         /* The later part, at t's step. */
-        give->q0 = qm;
-        if (t->step == STEP_FFN)
-            give->qf = qm;
+        give->q0 = give->qc = qm;
         t->q1 = qm;
     } else {
-        /* The cut falls among the sequences already past this layer's FFN:
-         * give the earlier part, which starts the next layer. */
+        /* The cut falls among the sequences already through this step:
+         * give the earlier part, which starts the next step. */
         give->q1 = qm;
-        give->layer = t->layer + 1;
-        give->step = STEP_QKV;
+        task_next_step(give);
         t->q0 = qm;
     }
     return 1;
@@ -723,7 +727,7 @@ static void task_share(encoder_state *s, seq_task *t, int forced) {
         task_split(s, t, &give);
         s->posted[s->n_posted++] = give;
         s->active++;
-        s->handoffs[give.layer > t->layer]++;
+        s->handoffs[give.layer * 8 + give.step > t->layer * 8 + t->step]++;
         set_hungry(s);
         pthread_cond_signal(&s->cv);
     }
@@ -801,7 +805,8 @@ static void sequence_region(void *arg, int ith, int nth) {
     (void)nth;
     seq_job *j = arg;
     encoder_state *s = j->s;
-    seq_task t = {.q0 = s->part[ith], .q1 = s->part[ith + 1], .layer = 0, .step = STEP_EMBED};
+    seq_task t = {.q0 = s->part[ith], .q1 = s->part[ith + 1], .qc = s->part[ith], .layer = 0,
+                  .step = STEP_EMBED};
     unsigned steps = 0;
     do {
         while (!task_done(s, &t)) {

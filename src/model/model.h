@@ -101,7 +101,7 @@ int encoder_state_threads(const encoder_state *s);
  * boundary whether or not another thread waits, and one thread runs that
  * path too; 0 restores the normal rule. Resets the handoff counts, which
  * encoder_state_handoffs reads: handoffs of the later part of a run (at
- * the giver's step) and of the earlier part (already a layer ahead). */
+ * the giver's step) and of the earlier part (a step ahead). */
 void encoder_state_set_handoff(encoder_state *s, int every);
 void encoder_state_handoffs(const encoder_state *s, long *later, long *earlier);
 

@@ -6,7 +6,7 @@
  * forces handoffs at fixed step counts (encoder_state_set_handoff) and
  * checks that every schedule gives the same bits as the per-product path
  * on one thread, and that both kinds of handoff (the later part of a run,
- * and the earlier part already a layer ahead) were taken.
+ * and the earlier part already a step ahead) were taken.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,7 +103,8 @@ static void check_model(const char *name) {
         free(ref);
         free(out);
     }
-    printf("%s, one thread: %ld handoffs of a later part, %ld of an earlier part\n", name, later, earlier);
+    printf("%s, one thread: %ld handoffs of a later part, %ld of an earlier part\n", name, later,
+           earlier);
     assert_true(later > 0);
     assert_true(earlier > 0);
     free_batch(&batches[0]);
