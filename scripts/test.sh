@@ -2,8 +2,9 @@
 # Builds sembed and runs the whole test suite, installing what is missing.
 #
 #   scripts/test.sh            release build + full suite; then the same suite
-#                              under AddressSanitizer + UBSan; then each
-#                              libFuzzer harness briefly
+#                              under AddressSanitizer + UBSan; then the
+#                              multi-threaded tests under ThreadSanitizer;
+#                              then each libFuzzer harness briefly
 #   scripts/test.sh --quick    release build + suite only
 #
 # Tests that need ../shared (the reference outputs) skip with a message when
@@ -69,6 +70,25 @@ if [[ $quick == 0 ]]; then
     grep -E 'tests passed|\(Failed\)|\(Timeout\)|Subprocess|Skipped' build-asan/ctest.log >&2
     skip_reasons build-asan build-asan/ctest.log
     [[ $asan_rc -eq 0 ]] || { echo "sanitizer suite FAILED (build-asan/ctest.log)" >&2; rc=1; }
+
+    # The thread pool and the encoder's handoff of sequences between
+    # threads (forced at fixed step counts by test_encoder_split); a data
+    # race fails the test.
+    echo "== ThreadSanitizer: the multi-threaded tests" >&2
+    tsan_tests='test_threadpool|test_encoder_split|test_embed_api'
+    if cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS=-fsanitize=thread \
+        -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
+        -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread >/dev/null &&
+        cmake --build build-tsan -j"$jobs" --target test_threadpool test_encoder_split \
+            test_embed_api make_tiny_model >build-tsan/build.log 2>&1; then
+        TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -R "$tsan_tests" --no-tests=error \
+            --output-on-failure --timeout 600 >build-tsan/ctest.log 2>&1 ||
+            { echo "ThreadSanitizer suite FAILED (build-tsan/ctest.log)" >&2; rc=1; }
+        grep -E 'tests passed|\(Failed\)|\(Timeout\)' build-tsan/ctest.log >&2
+    else
+        echo "ThreadSanitizer build FAILED (build-tsan/build.log)" >&2
+        rc=1
+    fi
 
     echo "== fuzz smoke: each libFuzzer harness for ${FUZZ_SECONDS:-8} s" >&2
     if CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DSEMBED_FUZZ=ON \
