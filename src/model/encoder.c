@@ -9,9 +9,10 @@
  * over a persistent thread pool: a batch that deals out evenly gives each
  * thread a share of its sequences to run through the whole encoder (a
  * thread that finishes early takes over half of another's remaining
- * sequences), and any other runs each product by column or row ranges. Since every
- * kernel computes each element in a fixed order, a text's vector is the
- * same bits whatever else is in the batch and however many threads run.
+ * sequences), and any other runs each product by column or row ranges.
+ * Since every kernel computes each element in a fixed order, a text's
+ * vector is the same bits whatever else is in the batch and however many
+ * threads run.
  *
  * The reference path (encoder_forward_reference) is the plain version:
  * token-major loops over one sequence with double accumulators and libm
@@ -719,15 +720,16 @@ static void set_hungry(encoder_state *s) {
  * under encoder_state_set_handoff, every `handoff_every` step boundaries
  * whether or not one waits, while the queue has room). */
 static void task_share(encoder_state *s, seq_task *t, int forced) {
-    seq_task give, probe = *t;
-    if (!task_split(s, &probe, &give))
+    seq_task keep = *t, give;
+    if (!task_split(s, &keep, &give))
         return;
     pthread_mutex_lock(&s->mu);
     if (s->n_posted < s->posted_cap && (forced || s->idle > s->n_posted)) {
-        task_split(s, t, &give);
+        *t = keep;
         s->posted[s->n_posted++] = give;
         s->active++;
-        s->handoffs[give.layer * 8 + give.step > t->layer * 8 + t->step]++;
+        /* The earlier part is the one that starts below the kept one. */
+        s->handoffs[give.q0 < keep.q0]++;
         set_hungry(s);
         pthread_cond_signal(&s->cv);
     }

@@ -55,10 +55,7 @@ static void forward(const sembed_model *m, const batch_data *b, int threads, int
     encoder_batch eb = {.n = b->n, .ids = (const int32_t *const *)b->ids, .len = b->len};
     sembed_error err;
     assert_int_equal(encoder_forward(s, &eb, out, (size_t)m->dim, NULL, &err), SEMBED_OK);
-    long l, e;
-    encoder_state_handoffs(s, &l, &e);
-    *later += l;
-    *earlier += e;
+    encoder_state_handoffs(s, later, earlier);
     encoder_state_free(s);
 }
 
@@ -79,7 +76,7 @@ static void check_model(const char *name) {
     for (int bi = 0; bi < 2; bi++) {
         size_t bytes = (size_t)batches[bi].n * m->dim * sizeof(float);
         float *ref = malloc(bytes), *out = malloc(bytes);
-        long l0 = 0, e0 = 0;
+        long l0, e0;
         /* One thread, normal rule: the per-product path, no handoffs. */
         forward(m, &batches[bi], 1, 0, ref, &l0, &e0);
         assert_int_equal(l0 + e0, 0);
@@ -89,7 +86,7 @@ static void check_model(const char *name) {
                 memset(out, 0xff, bytes);
                 /* One thread's schedule is fixed, so the counts of the
                  * kinds of handoff come from it alone. */
-                long l = 0, e = 0;
+                long l, e;
                 forward(m, &batches[bi], threads, every[k], out, &l, &e);
                 if (threads == 1) {
                     later += l;
