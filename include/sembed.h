@@ -130,6 +130,16 @@ typedef struct sembed_model_params {
     sembed_dtype dtype;     /* default SEMBED_DTYPE_FP32 */
     sembed_kernel kernel;   /* default SEMBED_KERNEL_AUTO */
     int max_seq_length;     /* 0 = as the model folder says (default) */
+    /* 1: copy the encoder's fp32 weight matrices out of the file mapping
+     * into private memory that asks for 2 MiB pages (transparent huge
+     * pages, where the kernel grants them). A call with few tokens streams
+     * every weight from memory, and through 4 KiB pages that means a TLB
+     * miss every 4 KiB, which is dear in a virtual machine. The cost is a
+     * copy at load (42.5 MB for all-MiniLM-L6-v2) and that much private
+     * memory per process. Meant for long-running processes (`sembed serve`
+     * and `sembed bench` set it). Default 0: the weights are read in place
+     * from the mapping. Ignored for bf16 / int8, which own their copies. */
+    int copy_weights;
 } sembed_model_params;
 
 sembed_model_params sembed_model_default_params(void);
@@ -176,6 +186,7 @@ typedef struct sembed_model_info {
     const char *hidden_act;      /* "gelu", "gelu_new", ... */
     sembed_dtype dtype;
     const char *kernel;          /* kernel set in use, e.g. "avx512" */
+    int weights_copied;          /* 1 when copy_weights copied the fp32 weights */
 } sembed_model_info;
 
 void sembed_model_get_info(const sembed_model *model, sembed_model_info *info);

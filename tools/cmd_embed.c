@@ -117,7 +117,8 @@ int cmd_embed(int argc, char **argv) {
     sembed_model_params mp = sembed_model_default_params();
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:i:o:b:t:h", opts, NULL)) != -1) {
+    opterr = 0; /* one message of our own, naming the option */
+    while ((c = getopt_long(argc, argv, ":m:i:o:b:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_name = optarg; break;
         case 'i': input = optarg; break;
@@ -171,7 +172,9 @@ int cmd_embed(int argc, char **argv) {
                 return cli_usage_error("embed", "unknown --kernel '%s'", optarg);
             break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("embed", "invalid option");
+        case ':':
+            return cli_usage_error("embed", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("embed", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)

@@ -32,12 +32,15 @@ int cmd_info(int argc, char **argv) {
     const char *model_name = NULL;
     int json = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+    opterr = 0; /* one message of our own, naming the option */
+    while ((c = getopt_long(argc, argv, ":m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_name = optarg; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return cli_usage_error("info", "invalid option");
+        case ':':
+            return cli_usage_error("info", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("info", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)

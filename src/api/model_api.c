@@ -180,6 +180,8 @@ sembed_status sembed_model_load(const char *dir, const sembed_model_params *para
         goto fail;
     if ((st = weights_quantize(m, err)) != SEMBED_OK)
         goto fail;
+    if ((st = weights_copy(m, err)) != SEMBED_OK)
+        goto fail;
     if ((st = tokenizer_load(tdir, &m->tok, err)) != SEMBED_OK)
         goto fail;
     if ((st = check_model(m, err)) != SEMBED_OK)
@@ -227,6 +229,7 @@ void sembed_model_get_info(const sembed_model *m, sembed_model_info *info) {
     info->hidden_act = c->hidden_act;
     info->dtype = m->params.dtype;
     info->kernel = m->ops ? m->ops->name : "reference";
+    info->weights_copied = m->copy_map != NULL;
 }
 
 sembed_status sembed_model_weights_sha256(const sembed_model *m, char out[65], sembed_error *err) {

@@ -64,6 +64,8 @@ struct sembed_model {
     dense_weights dense[CONFIG_MAX_DENSE];
     void **owned;                             /* converted (non-F32) tensors */
     size_t n_owned;
+    void *copy_map;                           /* copy_weights: the mapping, */
+    size_t copy_map_size;                     /* NULL when not copied */
     sembed_tokenizer *tok;
     const kern_ops *ops;                      /* NULL: the reference path */
     kern_ops ops_storage;                     /* what ops points to */
@@ -80,6 +82,9 @@ struct sembed_model {
 sembed_status weights_bind(sembed_model *model, sembed_error *err);
 /* For dtype bf16 / int8: prepares the six products of every layer. */
 sembed_status weights_quantize(sembed_model *model, sembed_error *err);
+/* For copy_weights with dtype fp32: moves the six matrices of every layer
+ * into one private mapping that asks for huge pages. */
+sembed_status weights_copy(sembed_model *model, sembed_error *err);
 void weights_release(sembed_model *model);
 
 /* ---- quant.c ---- */

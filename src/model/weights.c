@@ -8,8 +8,11 @@
  * fails at load with a message naming the tensor.
  *
  * F32 tensors are used in place from the memory map (no copy at load);
- * F16 and BF16 tensors are converted to F32 once, into owned buffers.
+ * F16 and BF16 tensors are converted to F32 once, into owned buffers. With
+ * copy_weights the layers' matrices move into one private mapping backed
+ * by huge pages (weights_copy).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +315,70 @@ sembed_status weights_quantize(sembed_model *m, sembed_error *err) {
     return SEMBED_OK;
 }
 
+/* ==== Copy into huge pages ================================================ */
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Drops this process's mapping of the whole pages inside [p, p + n): the
+ * copy is used instead, and the page cache keeps the file's pages for
+ * whoever maps them next. Only a hint; a page touched again is simply
+ * faulted in again from the file. */
+static void unmap_pages(const void *p, size_t n) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        return;
+    uintptr_t b = ((uintptr_t)p + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    if (e > b)
+        (void)madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
+sembed_status weights_copy(sembed_model *m, sembed_error *err) {
+    if (!m->params.copy_weights || m->params.dtype != SEMBED_DTYPE_FP32)
+        return SEMBED_OK;
+    const bert_config *c = &m->cfg.bert;
+    size_t H = (size_t)c->hidden_size, F = (size_t)c->intermediate_size;
+    size_t sizes[6] = {H * H, H * H, H * H, H * H, F * H, H * F};
+    size_t per_layer = 0;
+    for (int j = 0; j < 6; j++)
+        per_layer += round64(sizes[j] * sizeof(float));
+    size_t total = per_layer * (size_t)c->n_layers;
+    /* One mapping, started on a huge-page boundary so that every 2 MiB of
+     * it can be one page. */
+    size_t map_size = total + HUGE_PAGE;
+    void *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED)
+        return set_error(err, SEMBED_ERR_OUT_OF_MEMORY,
+                         "copy_weights: cannot map %zu bytes for the weights", map_size);
+    char *base = (char *)(((uintptr_t)map + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+#ifdef MADV_HUGEPAGE
+    /* Without effect where transparent huge pages are off ("never"): the
+     * copy then sits on ordinary pages, and only costs its time. */
+    (void)madvise(base, total, MADV_HUGEPAGE);
+#endif
+    char *dst = base;
+    for (int l = 0; l < c->n_layers; l++) {
+        bert_layer *L = &m->w.layers[l];
+        const float **mats[6] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wi, &L->w2};
+        for (int j = 0; j < 6; j++) {
+            size_t bytes = sizes[j] * sizeof(float);
+            memcpy(dst, *mats[j], bytes);
+            const char *src = (const char *)*mats[j], *fm = (const char *)m->st.map;
+            if (fm && src >= fm && src + bytes <= fm + m->st.map_size)
+                unmap_pages(src, bytes); /* not a converted (owned) tensor */
+            *mats[j] = (const float *)dst;
+            dst += round64(bytes);
+        }
+    }
+    /* Read-only from here on, as the file mapping was. */
+    (void)mprotect(base, total, PROT_READ);
+    m->copy_map = map;
+    m->copy_map_size = map_size;
+    return SEMBED_OK;
+}
+
 void weights_release(sembed_model *m) {
     if (m->w.qlayers) {
         for (int l = 0; l < m->cfg.bert.n_layers; l++) {
@@ -332,6 +399,11 @@ void weights_release(sembed_model *m) {
     m->n_owned = 0;
     free(m->w.layers);
     m->w.layers = NULL;
+    if (m->copy_map) {
+        munmap(m->copy_map, m->copy_map_size);
+        m->copy_map = NULL;
+        m->copy_map_size = 0;
+    }
     for (int i = 0; i < CONFIG_MAX_DENSE; i++)
         safetensors_close(&m->dense_st[i]);
     safetensors_close(&m->st);

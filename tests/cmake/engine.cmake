@@ -23,6 +23,8 @@ set_tests_properties(test_encoder_split PROPERTIES FIXTURES_REQUIRED tiny_models
 # `sembed embed` formats and bad inputs (self-contained).
 sembed_add_script_test(embed_cli tests/scripts/embed_cli.sh)
 set_tests_properties(embed_cli PROPERTIES FIXTURES_REQUIRED tiny_models TIMEOUT 300)
+sembed_add_script_test(bench_cli tests/scripts/bench_cli.sh)
+set_tests_properties(bench_cli PROPERTIES FIXTURES_REQUIRED tiny_models TIMEOUT 300)
 
 # The seed's FAQs through the CLI against the reference vectors.
 sembed_add_script_test(faq_golden_cli tests/scripts/faq_golden_cli.sh)

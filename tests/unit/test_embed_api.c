@@ -3,7 +3,7 @@
  * model (no reference material needed): argument checks, options
  * (normalize, dimensions, prompt, truncation), id input, token states,
  * one model shared by several threads, the same bits on 1, 2 and 3
- * threads, and the status strings.
+ * threads and with the weights copied, and the status strings.
  */
 #include <math.h>
 #include <pthread.h>
@@ -320,6 +320,62 @@ static void test_thread_splits(void **state) {
         free(texts[i]);
 }
 
+/* copy_weights moves the fp32 matrices into a private mapping: the same
+ * bits as reading them from the file, for F32 tensors (tiny, tiny-gelu-new)
+ * and converted F16 ones (tiny-f16), and nothing copied for bf16, which
+ * owns its converted weights. */
+static void test_copy_weights(void **state) {
+    const char *texts[] = {"medicare part b premium help", "who can sign up late",
+                           "a longer sentence about the penalty for signing up late for part b"};
+    enum { N_TEXTS = 3 };
+    const char *models[] = {"tiny", "tiny-gelu-new", "tiny-f16"};
+    for (size_t mi = 0; mi < 3; mi++) {
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/%s", getenv("SEMBED_FIXTURES"), models[mi]);
+        float *out[2] = {NULL, NULL};
+        int d = 0;
+        for (int copy = 0; copy < 2; copy++) {
+            sembed_model_params mp = sembed_model_default_params();
+            mp.copy_weights = copy;
+            sembed_model *m = NULL;
+            sembed_error err;
+            assert_int_equal(sembed_model_load(dir, &mp, &m, &err), SEMBED_OK);
+            sembed_model_info info;
+            sembed_model_get_info(m, &info);
+            assert_int_equal(info.weights_copied, copy);
+            d = sembed_model_dim(m);
+            out[copy] = malloc((size_t)N_TEXTS * d * sizeof(float));
+            sembed_context *c = NULL;
+            sembed_context_params cp = sembed_context_default_params();
+            cp.n_threads = 2;
+            assert_int_equal(sembed_context_init(m, &cp, &c, &err), SEMBED_OK);
+            assert_int_equal(sembed_embed(c, texts, NULL, N_TEXTS, NULL, out[copy],
+                                          (size_t)N_TEXTS * d, &err),
+                             SEMBED_OK);
+            sembed_context_free(c);
+            sembed_model_free(m);
+        }
+        if (memcmp(out[0], out[1], (size_t)N_TEXTS * d * sizeof(float)) != 0)
+            fail_msg("%s: copied weights give other vectors than mapped ones", models[mi]);
+        free(out[0]);
+        free(out[1]);
+    }
+    /* bf16 (on the scalar twins, which run anywhere) keeps its own copy. */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/tiny", getenv("SEMBED_FIXTURES"));
+    sembed_model_params mp = sembed_model_default_params();
+    mp.copy_weights = 1;
+    mp.dtype = SEMBED_DTYPE_BF16;
+    mp.kernel = SEMBED_KERNEL_SCALAR;
+    sembed_model *m = NULL;
+    sembed_error err;
+    assert_int_equal(sembed_model_load(dir, &mp, &m, &err), SEMBED_OK);
+    sembed_model_info info;
+    sembed_model_get_info(m, &info);
+    assert_int_equal(info.weights_copied, 0);
+    sembed_model_free(m);
+}
+
 static void test_context_params(void **state) {
     sembed_error err;
     sembed_context *c = NULL;
@@ -357,6 +413,7 @@ int main(void) {
         cmocka_unit_test(test_token_states),
         cmocka_unit_test(test_threads_share_model),
         cmocka_unit_test(test_thread_splits),
+        cmocka_unit_test(test_copy_weights),
         cmocka_unit_test(test_context_params),
         cmocka_unit_test(test_status_strings),
     };
