@@ -122,7 +122,7 @@ static void test_linear_shapes(void **state) {
     static const int shapes[][3] = {{1, 1, 1},   {1, 7, 1},    {3, 5, 17},  {13, 9, 33},
                                     {12, 16, 32}, {25, 31, 47}, {384, 384, 18},
                                     {96, 384, 257}, {40, 1536, 5},  {20, 1536, 130},
-                                    {7, 400, 140}};
+                                    {7, 400, 140}, {10, 384, 3}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         check_linear(shapes[i][0], shapes[i][1], shapes[i][2], KERN_ACT_NONE, 0);
         check_linear(shapes[i][0], shapes[i][1], shapes[i][2], KERN_ACT_GELU_ERF, 0);
