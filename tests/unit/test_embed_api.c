@@ -320,6 +320,17 @@ static void test_thread_splits(void **state) {
         free(texts[i]);
 }
 
+/* Loads dir with mp and checks whether its weights were copied. */
+static sembed_model *load_copied(const char *dir, const sembed_model_params *mp, int copied) {
+    sembed_model *m = NULL;
+    sembed_error err;
+    assert_int_equal(sembed_model_load(dir, mp, &m, &err), SEMBED_OK);
+    sembed_model_info info;
+    sembed_model_get_info(m, &info);
+    assert_int_equal(info.weights_copied, copied);
+    return m;
+}
+
 /* copy_weights moves the fp32 matrices into a private mapping: the same
  * bits as reading them from the file, for F32 tensors (tiny, tiny-gelu-new)
  * and converted F16 ones (tiny-f16), and nothing copied for bf16, which
@@ -337,12 +348,8 @@ static void test_copy_weights(void **state) {
         for (int copy = 0; copy < 2; copy++) {
             sembed_model_params mp = sembed_model_default_params();
             mp.copy_weights = copy;
-            sembed_model *m = NULL;
+            sembed_model *m = load_copied(dir, &mp, copy);
             sembed_error err;
-            assert_int_equal(sembed_model_load(dir, &mp, &m, &err), SEMBED_OK);
-            sembed_model_info info;
-            sembed_model_get_info(m, &info);
-            assert_int_equal(info.weights_copied, copy);
             d = sembed_model_dim(m);
             out[copy] = malloc((size_t)N_TEXTS * d * sizeof(float));
             sembed_context *c = NULL;
@@ -367,13 +374,7 @@ static void test_copy_weights(void **state) {
     mp.copy_weights = 1;
     mp.dtype = SEMBED_DTYPE_BF16;
     mp.kernel = SEMBED_KERNEL_SCALAR;
-    sembed_model *m = NULL;
-    sembed_error err;
-    assert_int_equal(sembed_model_load(dir, &mp, &m, &err), SEMBED_OK);
-    sembed_model_info info;
-    sembed_model_get_info(m, &info);
-    assert_int_equal(info.weights_copied, 0);
-    sembed_model_free(m);
+    sembed_model_free(load_copied(dir, &mp, 0));
 }
 
 static void test_context_params(void **state) {
