@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <float.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -36,6 +37,15 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     fprintf(stderr, " (see 'sembed %s --help')\n", cmd);
     va_end(ap);
     return CLI_USAGE;
+}
+
+int cli_option_error(const char *cmd, int c, char *const argv[]) {
+    if (c == ':')
+        return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+    /* An unknown short option may sit inside a group ("-hx"): name it. */
+    if (optopt)
+        return cli_usage_error(cmd, "unknown option '-%c'", optopt);
+    return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
 int cli_fail(const sembed_error *err) {

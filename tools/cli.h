@@ -35,6 +35,11 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "sembed <cmd>: <message>" (usage problems); returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The usage error for what getopt_long returned as c when called with
+ * opterr = 0 and a leading ':' in its option string: ':' for an option
+ * without its value, anything else for an unknown option. Names the
+ * option in one line. */
+int cli_option_error(const char *cmd, int c, char *const argv[]);
 /* Prints a library error as "sembed: <message>" and returns CLI_FAIL. */
 int cli_fail(const sembed_error *err);
 

@@ -254,9 +254,7 @@ int cmd_bench(int argc, char **argv) {
         case OPT_JSON: json_only = 1; break;
         case OPT_MMAP_WEIGHTS: mp.copy_weights = 0; break;
         case 'h': usage(stdout); return CLI_OK;
-        case ':':
-            return cli_usage_error("bench", "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error("bench", "unknown option '%s'", argv[optind - 1]);
+        default: return cli_option_error("bench", c, argv);
         }
     }
     if (!model_name || !input)

@@ -172,9 +172,7 @@ int cmd_embed(int argc, char **argv) {
                 return cli_usage_error("embed", "unknown --kernel '%s'", optarg);
             break;
         case 'h': usage(stdout); return CLI_OK;
-        case ':':
-            return cli_usage_error("embed", "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error("embed", "unknown option '%s'", argv[optind - 1]);
+        default: return cli_option_error("embed", c, argv);
         }
     }
     if (optind < argc)

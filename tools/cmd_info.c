@@ -38,9 +38,7 @@ int cmd_info(int argc, char **argv) {
         case 'm': model_name = optarg; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        case ':':
-            return cli_usage_error("info", "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error("info", "unknown option '%s'", argv[optind - 1]);
+        default: return cli_option_error("info", c, argv);
         }
     }
     if (optind < argc)

@@ -122,12 +122,8 @@ int cmd_pull(int argc, char **argv) {
         case 'h':
             usage(stdout);
             return CLI_OK;
-        case ':':
-            return cli_usage_error("pull", "option '%s' needs a value", argv[optind - 1]);
         default:
-            if (optopt)
-                return cli_usage_error("pull", "unknown option '-%c'", optopt);
-            return cli_usage_error("pull", "unknown option '%s'", argv[optind - 1]);
+            return cli_option_error("pull", c, argv);
         }
     }
     if (optind >= argc)

@@ -252,10 +252,8 @@ int cmd_search(int argc, char **argv) {
         case OPT_JSON:
             json = 1;
             break;
-        case ':':
-            return cli_usage_error("search", "option '%s' needs a value", argv[optind - 1]);
         default:
-            return cli_usage_error("search", "unknown option '%s'", argv[optind - 1]);
+            return cli_option_error("search", c, argv);
         }
     }
     if (optind < argc)

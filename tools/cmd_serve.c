@@ -183,9 +183,7 @@ int cmd_serve(int argc, char **argv) {
         case OPT_QUIET: cfg.log_requests = 0; break;
         case OPT_MMAP_WEIGHTS: mp.copy_weights = 0; break;
         case 'h': usage(stdout); return CLI_OK;
-        case ':':
-            return cli_usage_error("serve", "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);
+        default: return cli_option_error("serve", c, argv);
         }
     }
     if (optind < argc)
